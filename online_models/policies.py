@@ -45,7 +45,9 @@ class EpsilonGreedy:
         self.chosen = np.zeros(len(self.arms), dtype=np.int64)
 
     def means(self) -> np.ndarray:
-        return np.divide(self.sums, self.counts, out=np.zeros_like(self.sums), where=self.counts > 0)
+        return np.divide(
+            self.sums, self.counts, out=np.zeros_like(self.sums), where=self.counts > 0
+        )
 
     def choose(self, n: int) -> np.ndarray:
         """Arms for the next ``n`` events (ties between means go to the first arm)."""
@@ -55,7 +57,9 @@ class EpsilonGreedy:
         self.chosen += np.bincount(arms, minlength=len(self.arms))
         return arms
 
-    def update(self, arms: Sequence[int] | np.ndarray, rewards: Sequence[float] | np.ndarray) -> None:
+    def update(
+        self, arms: Sequence[int] | np.ndarray, rewards: Sequence[float] | np.ndarray
+    ) -> None:
         idx = np.asarray(arms, dtype=np.int64)
         np.add.at(self.counts, idx, 1.0)
         np.add.at(self.sums, idx, np.asarray(rewards, dtype=float))

@@ -9,7 +9,7 @@ starts: an unknown name is an error that lists the closest known names.
 >>> build("river.tree.HoeffdingTreeClasifier", {})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-online_models.errors.ModelError: model 'river.tree.HoeffdingTreeClasifier': unknown estimator; did you mean river.tree.HoeffdingTreeClassifier, ...?
+online_models.errors.ModelError: model 'river.tree.HoeffdingTreeClasifier': unknown estimator; ...
 """
 
 from __future__ import annotations

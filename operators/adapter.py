@@ -2,7 +2,8 @@
 
 A state machine is any picklable object with ``update(item) -> list`` (the only way its state
 changes) and, optionally, ``on_tick(now) -> list`` (timers, called about every ``tick``) and
-``on_eof() -> list`` (called when the input of this execution ends). :func:`stateful_step` runs
+``on_eof() -> list`` (called when the input of this execution ends) and ``on_snapshot()``
+(called just before each recovery snapshot). :func:`stateful_step` runs
 such an object as a Bytewax ``stateful_batch`` step on a single key: the object itself is the
 recovery snapshot, so a resumed run continues exactly where the snapshot was taken.
 
@@ -55,9 +56,12 @@ class _Logic(StatefulBatchLogic):
         return out, StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return self._next if self._on_tick is not None else None
+        return self._next
 
     def snapshot(self) -> bytes:
+        hook = getattr(self.machine, "on_snapshot", None)
+        if hook is not None:
+            hook()
         # Pickled bytes are an immutable copy, as Bytewax requires of a snapshot.
         return pickle.dumps(self.machine, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -93,6 +97,6 @@ def stateful_step(
                 on_resume(machine)
         return _Logic(machine, tick)
 
-    keyed = op.key_on(f"{step_id}.key", up, lambda _item: _KEY)
+    keyed = op.key_on(f"{step_id}_key", up, lambda _item: _KEY)
     out = op.stateful_batch(step_id, keyed, builder)
-    return op.key_rm(f"{step_id}.unkey", out)
+    return op.key_rm(f"{step_id}_unkey", out)

@@ -7,7 +7,8 @@ an incident.
 
 >>> m = ErrorDriftMonitor(["lr"], detector="adwin", warmup=0)
 >>> errs = [0.0] * 2000 + [1.0] * 300
->>> alerts = m.update("lr", errs, list(range(2300)), [str(i) for i in range(2300)], list(range(2300)))
+>>> pos = list(range(2300))
+>>> alerts = m.update("lr", errs, pos, [str(i) for i in pos], pos)
 >>> alerts[0]["detector"], alerts[0]["model"], 2000 <= alerts[0]["window"]["end_position"] < 2100
 ('adwin', 'lr', True)
 """

@@ -49,16 +49,21 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A record that could not be used, with the reason, its source position and raw bytes."""
+    """A record that could not be used: why (a short ``kind`` and a readable ``reason``), its
+    source position and raw bytes, and whether it was an event or a label record."""
 
+    kind: str
     reason: str
     source: str
     raw: bytes
+    role: str = "events"
 
     def to_record(self) -> dict[str, Any]:
         return {
             "id": self.source,
+            "kind": self.kind,
             "reason": self.reason,
+            "role": self.role,
             "source": self.source,
             "raw": self.raw.decode("utf-8", errors="replace"),
         }

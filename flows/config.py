@@ -1,0 +1,409 @@
+"""The job's configuration: one TOML file, validated whole before the job starts.
+
+Every problem is collected and reported at once, each naming its key and what was expected::
+
+    riverbed: configuration job.toml has 2 errors:
+      - source.kind: expected one of file, kafka, synthetic, got 'kafak'
+      - models[1].estimator: unknown estimator; did you mean river.tree.HoeffdingTreeClassifier?
+
+docs/CONFIG.md documents every key. Unknown keys are errors too (a typo must not silently
+fall back to a default).
+
+>>> cfg = parse({"source": {"kind": "synthetic", "events": 100},
+...              "models": [{"name": "lr", "estimator": "logistic_regression"}]})
+>>> cfg.source.kind, cfg.batch.max_events, cfg.models[0].name
+('synthetic', 1000, 'lr')
+>>> parse({"source": {"kind": "kafak"}, "batch": {"max_events": 0}})
+Traceback (most recent call last):
+...
+flows.config.ConfigError: configuration has 3 errors:
+  - batch.max_events: expected an integer >= 1, got 0
+  - models: expected at least one [[models]] table
+  - source.kind: expected one of file, kafka, synthetic, got 'kafak'
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from online_models.errors import ModelError
+from online_models.registry import resolve
+from operators.error_drift import DETECTORS
+
+__all__ = [
+    "ConfigError",
+    "Config",
+    "JobConfig",
+    "SourceConfig",
+    "SchemaConfig",
+    "FeaturesConfig",
+    "BatchConfig",
+    "LabelsConfig",
+    "ModelConfig",
+    "SelectionConfig",
+    "DriftConfig",
+    "CheckpointConfig",
+    "SinkConfig",
+    "load",
+    "parse",
+    "SINK_NAMES",
+]
+
+SINK_NAMES = ("predictions", "alerts", "dead_letters")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    name: str = "riverbed"
+    seed: int = 42
+    task: str = "classification"
+    progress_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = "synthetic"
+    # kafka
+    brokers: str = "127.0.0.1:9092"
+    events_topic: str = "events"
+    labels_topic: str = ""
+    start: str = "earliest"
+    stop_at_end: bool = False
+    startup_timeout_s: float = 10.0
+    merge_wait_ms: int = 200
+    # file
+    path: str = ""
+    format: str = "jsonl"
+    # synthetic
+    events: int = 100_000
+    drift_at: int = 50_000
+    drift_width: int = 1
+    # file and synthetic: hold inline labels back this many events
+    label_delay: int = 0
+
+
+@dataclass(frozen=True)
+class SchemaConfig:
+    id_field: str = "id"
+    time_field: str = "ts"
+    label_field: str = "label"
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    scaling: str = "standard"
+    max_categories: int = 64
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    max_events: int = 1000
+    max_ms: int = 100
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    ttl_ms: int = 3_600_000
+    early_ttl_ms: int = 60_000
+    max_pending: int = 100_000
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    estimator: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    policy: str = "epsilon_greedy"
+    epsilon: float = 0.1
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    detector: str = "adwin"
+    params: dict[str, Any] = field(default_factory=dict)
+    warmup: int = 1000
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    directory: str = ""
+    interval_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    kind: str = "none"
+    path: str = ""
+    brokers: str = ""
+    topic: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    job: JobConfig
+    source: SourceConfig
+    schema: SchemaConfig
+    features: FeaturesConfig
+    batch: BatchConfig
+    labels: LabelsConfig
+    models: tuple[ModelConfig, ...]
+    selection: SelectionConfig
+    drift: DriftConfig
+    checkpoint: CheckpointConfig
+    sinks: dict[str, SinkConfig]
+
+
+# --- checks: each returns None when the value is fine, else what was expected -----------------
+
+
+def _int(lo: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and v >= lo
+        return None if ok else f"an integer >= {lo}"
+
+    return check
+
+
+def _num(lo: float, hi: float = float("inf")) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+        return None if ok else f"a number in [{lo:g}, {hi:g}]"
+
+    return check
+
+
+def _str(v: Any) -> str | None:
+    return None if isinstance(v, str) else "a string"
+
+
+def _name(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else "a non-empty string"
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
+def _table(v: Any) -> str | None:
+    return None if isinstance(v, dict) else "a table"
+
+
+def _names(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(s, str) and s for s in v)
+    return None if ok else "a list of non-empty strings"
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"one of {', '.join(choices)}"
+
+    return check
+
+
+_SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
+    "job": (
+        JobConfig,
+        {
+            "name": _name,
+            "seed": _int(0),
+            "task": _one_of("classification", "regression"),
+            "progress_s": _num(0),
+        },
+    ),
+    "source": (
+        SourceConfig,
+        {
+            "kind": _one_of("file", "kafka", "synthetic"),
+            "brokers": _name,
+            "events_topic": _name,
+            "labels_topic": _str,
+            "start": _one_of("earliest", "latest"),
+            "stop_at_end": _bool,
+            "startup_timeout_s": _num(0.1),
+            "merge_wait_ms": _int(0),
+            "path": _str,
+            "format": _one_of("jsonl", "csv"),
+            "events": _int(1),
+            "drift_at": _int(0),
+            "drift_width": _int(1),
+            "label_delay": _int(0),
+        },
+    ),
+    "schema": (SchemaConfig, {"id_field": _name, "time_field": _str, "label_field": _name}),
+    "features": (
+        FeaturesConfig,
+        {
+            "numeric": _names,
+            "categorical": _names,
+            "scaling": _one_of("standard", "none"),
+            "max_categories": _int(1),
+        },
+    ),
+    "batch": (BatchConfig, {"max_events": _int(1), "max_ms": _int(1)}),
+    "labels": (
+        LabelsConfig,
+        {"ttl_ms": _int(0), "early_ttl_ms": _int(0), "max_pending": _int(1)},
+    ),
+    "selection": (
+        SelectionConfig,
+        {"policy": _one_of("epsilon_greedy"), "epsilon": _num(0, 1)},
+    ),
+    "drift": (
+        DriftConfig,
+        {"detector": _one_of(*sorted(DETECTORS)), "params": _table, "warmup": _int(0)},
+    ),
+    "checkpoint": (CheckpointConfig, {"directory": _str, "interval_s": _num(0.1)}),
+}
+_MODEL_KEYS: dict[str, Callable[[Any], str | None]] = {
+    "name": _name,
+    "estimator": _name,
+    "params": _table,
+}
+_SINK_KEYS: dict[str, Callable[[Any], str | None]] = {
+    "kind": _one_of("jsonl", "kafka", "stdout", "none"),
+    "path": _str,
+    "brokers": _str,
+    "topic": _str,
+}
+_TOP = sorted([*_SECTIONS, "models", "sinks"])
+
+
+def _unknown(where: str, key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+    return f"{where}{key}: unknown key{hint}"
+
+
+def _check_table(
+    where: str,
+    raw: Any,
+    checks: dict[str, Callable[[Any], str | None]],
+    errors: list[str],
+) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        errors.append(f"{where.rstrip('.')}: expected a table, got {raw!r}")
+        return {}
+    good = {}
+    for key, value in raw.items():
+        check = checks.get(key)
+        if check is None:
+            errors.append(_unknown(where, key, sorted(checks)))
+            continue
+        expected = check(value)
+        if expected is not None:
+            errors.append(f"{where}{key}: expected {expected}, got {value!r}")
+            continue
+        good[key] = tuple(value) if isinstance(value, list) else value
+    return good
+
+
+def parse(raw: dict[str, Any]) -> Config:
+    """Validate a parsed TOML document; raise :class:`ConfigError` listing every problem."""
+    errors: list[str] = []
+    for key in raw:
+        if key not in _TOP:
+            errors.append(_unknown("", key, _TOP))
+    sections: dict[str, Any] = {}
+    for name, (cls, checks) in _SECTIONS.items():
+        sections[name] = cls(**_check_table(f"{name}.", raw.get(name, {}), checks, errors))
+    models = _parse_models(raw.get("models"), errors)
+    sinks = _parse_sinks(raw.get("sinks", {}), errors)
+    _cross_checks(sections, sinks, errors)
+    if errors:
+        n = len(errors)
+        lines = "\n".join(f"  - {e}" for e in sorted(errors))
+        raise ConfigError(f"configuration has {n} error{'s' if n > 1 else ''}:\n{lines}")
+    return Config(models=models, sinks=sinks, **sections)
+
+
+def _parse_models(raw: Any, errors: list[str]) -> tuple[ModelConfig, ...]:
+    if not raw:
+        errors.append("models: expected at least one [[models]] table")
+        return ()
+    if not isinstance(raw, list):
+        errors.append(f"models: expected an array of tables ([[models]]), got {raw!r}")
+        return ()
+    models = []
+    for i, table in enumerate(raw):
+        where = f"models[{i}]."
+        good = _check_table(where, table, _MODEL_KEYS, errors)
+        missing = [k for k in ("name", "estimator") if k not in good and k not in (table or {})]
+        errors.extend(f"{where}{k}: required key is missing" for k in missing)
+        if "name" in good and "estimator" in good:
+            try:
+                resolve(good["estimator"])
+            except ModelError as exc:
+                reason = str(exc).split(": ", 1)[-1]
+                errors.append(f"{where}estimator: {reason}")
+            models.append(ModelConfig(**good))
+    names = [m.name for m in models]
+    errors.extend(
+        f"models: model name {n!r} is used more than once"
+        for n in sorted(set(names))
+        if names.count(n) > 1
+    )
+    return tuple(models)
+
+
+def _parse_sinks(raw: Any, errors: list[str]) -> dict[str, SinkConfig]:
+    if not isinstance(raw, dict):
+        errors.append(f"sinks: expected a table, got {raw!r}")
+        raw = {}
+    sinks = {}
+    for name in raw:
+        if name not in SINK_NAMES:
+            errors.append(_unknown("sinks.", name, list(SINK_NAMES)))
+    for name in SINK_NAMES:
+        where = f"sinks.{name}."
+        good = _check_table(where, raw.get(name, {}), _SINK_KEYS, errors)
+        sink = SinkConfig(**good)
+        if sink.kind == "jsonl" and not sink.path:
+            errors.append(f"{where}path: required when kind = 'jsonl'")
+        if sink.kind == "kafka" and not (sink.brokers and sink.topic):
+            errors.append(f"{where}brokers/topic: both required when kind = 'kafka'")
+        sinks[name] = sink
+    return sinks
+
+
+def _cross_checks(
+    sections: dict[str, Any], sinks: dict[str, SinkConfig], errors: list[str]
+) -> None:
+    source: SourceConfig = sections["source"]
+    features: FeaturesConfig = sections["features"]
+    if source.kind == "file" and not source.path:
+        errors.append("source.path: required when source.kind = 'file'")
+    if source.kind == "kafka" and source.label_delay:
+        errors.append("source.label_delay: only for file and synthetic sources")
+    if source.kind != "synthetic" and not (features.numeric or features.categorical):
+        errors.append("features: expected at least one name in numeric or categorical")
+    both = set(features.numeric) & set(features.categorical)
+    if both:
+        errors.append(f"features: {sorted(both)} listed as both numeric and categorical")
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a TOML configuration file."""
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
+    return parse(raw)

@@ -1,0 +1,172 @@
+"""The main dataflow, built from a validated configuration.
+
+::
+
+    source -> decode -> [label delay] -> featurize -> learn+serve -> report -> summary
+                 |                                       |
+                 +-> dead letters sink                   +-> predictions sink, alerts sink
+
+Every stateful step is an :mod:`operators` or :mod:`online_models` state machine run by
+:func:`operators.adapter.stateful_step`, so its state is in the recovery snapshots.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from flows.config import SINK_NAMES, Config, SinkConfig
+from flows.learn_serve import LearnServe
+from flows.report import RunReport
+from flows.sinks import JsonlFileSink, KafkaSink, StdoutSink, dumps
+from flows.sources import FileSource, KafkaSource, RawBatch, SyntheticSource
+from online_models.learner import Learner
+from online_models.policies import EpsilonGreedy
+from operators.adapter import stateful_step
+from operators.decode import Decoder
+from operators.error_drift import ErrorDriftMonitor
+from operators.featurize import FeatureSpec, Featurizer
+from operators.label_delay import LabelDelay
+from operators.label_join import LabelJoin
+from operators.records import Batch
+
+__all__ = ["build_dataflow", "SummarySink"]
+
+
+class _Decode:
+    """Raw micro-batch -> :class:`Batch`; rejected records go to the dead-letter output."""
+
+    def __init__(self, decoder: Decoder) -> None:
+        self.decoder = decoder
+
+    def __call__(self, raw: RawBatch) -> Batch:
+        read_at, records = raw
+        events, labels, dead = self.decoder.decode(records)
+        outputs = {"dead_letters": [d.to_record() for d in dead]} if dead else {}
+        return Batch(tuple(events), tuple(labels), tuple(dead), read_at, outputs=outputs)
+
+
+class _FeatureStep:
+    """Attach the featurizer's output to each batch."""
+
+    def __init__(self, featurizer: Featurizer) -> None:
+        self.featurizer = featurizer
+
+    def update(self, batch: Batch) -> list[Batch]:
+        block = self.featurizer.update([e.fields for e in batch.events])
+        return [replace(batch, features=block)]
+
+
+class SummarySink(DynamicSink[dict[str, Any]]):
+    """Write the run summary JSON to ``path`` (atomically: write, then rename)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _SummaryPartition:
+        return _SummaryPartition(self.path)
+
+
+class _SummaryPartition(StatelessSinkPartition[dict[str, Any]]):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write_batch(self, items: list[dict[str, Any]]) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=directory, delete=False) as f:
+            f.write(dumps(items[-1]) + b"\n")
+        os.replace(f.name, self.path)
+
+
+def _source(cfg: Config) -> Source[RawBatch]:
+    s, b = cfg.source, cfg.batch
+    if s.kind == "kafka":
+        return KafkaSource(
+            s.brokers,
+            s.events_topic,
+            s.labels_topic,
+            start=s.start,
+            stop_at_end=s.stop_at_end,
+            max_events=b.max_events,
+            max_ms=b.max_ms,
+            startup_timeout_s=s.startup_timeout_s,
+            merge_wait_ms=s.merge_wait_ms,
+        )
+    if s.kind == "file":
+        return FileSource(s.path, s.format, b.max_events)
+    return SyntheticSource(s.events, s.drift_at, s.drift_width, cfg.job.seed, b.max_events)
+
+
+def _sink(name: str, sink: SinkConfig, up: Stream[Any]) -> None:
+    if sink.kind == "none":
+        return
+    records = op.flat_map(f"{name}_records", up, lambda batch: batch.outputs.get(name, ()))
+    if sink.kind == "jsonl":
+        keyed = op.key_on(f"{name}_key", records, lambda _r: "file")
+        op.output(name, keyed, JsonlFileSink(sink.path))
+    elif sink.kind == "kafka":
+        op.output(name, records, KafkaSink(sink.brokers, sink.topic))
+    else:
+        op.output(name, records, StdoutSink())
+
+
+def _learn_serve(cfg: Config) -> LearnServe:
+    learners = [Learner(m.name, m.estimator, m.params, cfg.job.task) for m in cfg.models]
+    names = [m.name for m in cfg.models]
+    return LearnServe(
+        learners,
+        EpsilonGreedy(names, cfg.selection.epsilon, cfg.job.seed),
+        LabelJoin(cfg.labels.ttl_ms, cfg.labels.early_ttl_ms, cfg.labels.max_pending),
+        ErrorDriftMonitor(names, cfg.drift.detector, cfg.drift.params, cfg.drift.warmup),
+        cfg.job.task,
+    )
+
+
+def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
+    """The main job for ``cfg``; the run summary is written to ``summary_path`` at the end."""
+    flow = Dataflow(cfg.job.name)
+    raw = op.input("source", flow, _source(cfg))
+    decoder = Decoder(
+        cfg.features.numeric,
+        cfg.features.categorical,
+        cfg.schema.id_field,
+        cfg.schema.time_field,
+        cfg.schema.label_field,
+        cfg.job.task,
+        numbers_from_text=cfg.source.kind == "file" and cfg.source.format == "csv",
+    )
+    batches = op.map("decode", raw, _Decode(decoder))
+    if cfg.source.label_delay:
+        batches = stateful_step("label_delay", batches, lambda: LabelDelay(cfg.source.label_delay))
+    spec = FeatureSpec(
+        cfg.features.numeric,
+        cfg.features.categorical,
+        cfg.features.scaling,
+        cfg.features.max_categories,
+    )
+    featured = stateful_step("featurize", batches, lambda: _FeatureStep(Featurizer(spec)))
+    learned = stateful_step("learn", featured, lambda: _learn_serve(cfg))
+    for name in SINK_NAMES:
+        _sink(name, cfg.sinks[name], learned)
+    checkpoint = {"directory": cfg.checkpoint.directory or None}
+    if cfg.checkpoint.directory:
+        checkpoint["interval_s"] = cfg.checkpoint.interval_s
+    progress = cfg.job.progress_s > 0
+    summary = stateful_step(
+        "report",
+        learned,
+        lambda: RunReport(progress, checkpoint),
+        tick=timedelta(seconds=cfg.job.progress_s) if progress else None,
+        on_resume=RunReport.begin_execution,
+    )
+    op.output("summary", summary, SummarySink(summary_path))
+    return flow

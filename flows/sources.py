@@ -1,0 +1,348 @@
+"""Sources: a Kafka topic (events, and labels on their own topic), a JSON Lines or CSV file, and
+a synthetic drifting stream. Each hands the dataflow micro-batches ``(read_at, records)`` of
+raw records ``(role, source, ts_ms, value)`` (see :mod:`operators.decode`), and keeps its read
+position in Bytewax's recovery snapshots.
+
+Batches are cut at deterministic places (every ``max_events`` records of the merged stream)
+whenever the source knows more input is coming, so a job resumed from a snapshot sees exactly
+the batches an uninterrupted one would; only a live source that has caught up cuts a shorter
+batch after ``max_ms``.
+
+Kafka: the events topic and the labels topic are read by one consumer and merged in event time
+(record timestamp, events before labels on ties, then partition and offset), so labels that
+were produced after their event reach the job after it, and a replay is repeatable. With
+``stop_at_end`` the source ends when it reaches the high watermarks it saw at start.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import deque
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from itertools import islice
+from typing import Any
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+
+from flows import synthetic
+from operators.decode import RawRecord
+
+__all__ = ["SourceError", "KafkaSource", "FileSource", "SyntheticSource", "RawBatch"]
+
+RawBatch = tuple[float, list[RawRecord]]
+
+
+class SourceError(RuntimeError):
+    """The source cannot start: the message names the broker, topic or file."""
+
+
+def _soon(ms: int) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(milliseconds=ms)
+
+
+# --- Kafka -------------------------------------------------------------------------------------
+
+
+class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
+    """Events (and labels) from Kafka, merged in event time, in micro-batches.
+
+    Args:
+        brokers: bootstrap servers, ``host:port[,host:port]``.
+        events_topic: the topic of events.
+        labels_topic: the topic of labels, or ``""`` when labels are inline in events.
+        start: ``"earliest"`` or ``"latest"``, where a job without a snapshot begins.
+        stop_at_end: end at the high watermarks seen at start (drain, replay), else tail.
+        max_events: records per batch.
+        max_ms: how long a caught-up live source waits to fill a batch.
+        startup_timeout_s: how long to wait for the broker's metadata at start.
+        merge_wait_ms: how long a live source waits for an idle topic before merging without it.
+        consumer_config: extra librdkafka settings.
+    """
+
+    def __init__(
+        self,
+        brokers: str,
+        events_topic: str,
+        labels_topic: str = "",
+        *,
+        start: str = "earliest",
+        stop_at_end: bool = False,
+        max_events: int = 1000,
+        max_ms: int = 100,
+        startup_timeout_s: float = 10.0,
+        merge_wait_ms: int = 200,
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.brokers = brokers
+        self.topics = {"events": events_topic}
+        if labels_topic:
+            self.topics["labels"] = labels_topic
+        self.start = start
+        self.stop_at_end = stop_at_end
+        self.max_events = max_events
+        self.max_ms = max_ms
+        self.startup_timeout_s = startup_timeout_s
+        self.merge_wait_ms = merge_wait_ms
+        self.consumer_config = dict(consumer_config or {})
+
+    def list_parts(self) -> list[str]:
+        return ["merged"]
+
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: dict[str, int] | None
+    ) -> _KafkaPartition:
+        return _KafkaPartition(self, resume_state or {})
+
+
+class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
+    def __init__(self, src: KafkaSource, positions: dict[str, int]) -> None:
+        self.src = src
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": src.brokers,
+                "group.id": "riverbed",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": 50,
+                **src.consumer_config,
+            }
+        )
+        tps = self._partitions()
+        self.positions = dict(positions)
+        self.ends: dict[str, int] = {}
+        self.roles: dict[str, str] = {}
+        self.order: dict[str, tuple[int, int]] = {}
+        self.buffers: dict[str, deque[tuple[int, int, int, int, Any]]] = {}
+        default = OFFSET_BEGINNING if src.start == "earliest" else OFFSET_END
+        assign = []
+        for role, topic, part in tps:
+            key = f"{topic}/{part}"
+            self.roles[key] = role
+            self.order[key] = (0 if role == "events" else 1, part)
+            self.buffers[key] = deque()
+            assign.append(TopicPartition(topic, part, self.positions.get(key, default)))
+            if src.stop_at_end:
+                _low, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(topic, part), timeout=src.startup_timeout_s
+                )
+                self.ends[key] = high
+        self.consumer.assign(assign)
+        self.eof: set[str] = set()
+        self.paused: set[str] = set()
+        self.tps = {f"{t}/{p}": TopicPartition(t, p) for _role, t, p in tps}
+        self.idle_since: dict[str, float] = {}
+        self.waiting_since: float | None = None
+        self.awake: datetime | None = None
+
+    def _partitions(self) -> list[tuple[str, str, int]]:
+        src = self.src
+        try:
+            meta = self.consumer.list_topics(timeout=src.startup_timeout_s)
+        except KafkaException as exc:
+            self.consumer.close()
+            raise SourceError(
+                f"kafka source: no answer from broker(s) {src.brokers} within "
+                f"{src.startup_timeout_s:g} s (source.startup_timeout_s): {exc.args[0]}"
+            ) from None
+        tps = []
+        for role, topic in src.topics.items():
+            tmeta = meta.topics.get(topic)
+            if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+                self.consumer.close()
+                raise SourceError(
+                    f"kafka source: {role} topic {topic!r} does not exist on {src.brokers}"
+                )
+            tps.extend((role, topic, p) for p in sorted(tmeta.partitions))
+        return tps
+
+    def _done(self, key: str) -> bool:
+        if not self.src.stop_at_end:
+            return False
+        return self.positions.get(key, 0) >= self.ends[key] and not self.buffers[key]
+
+    def _fetch(self) -> None:
+        for msg in self.consumer.consume(self.src.max_events, timeout=0):
+            err = msg.error()
+            key = f"{msg.topic()}/{msg.partition()}"
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.eof.add(key)
+                    continue
+                if err.fatal():
+                    raise KafkaException(err)
+                continue  # transient (broker away): librdkafka retries by itself
+            offset = msg.offset()
+            if self.src.stop_at_end and offset >= self.ends[key]:
+                continue
+            self.eof.discard(key)
+            self.idle_since.pop(key, None)
+            offset = msg.offset()
+            if self.src.stop_at_end and offset >= self.ends[key]:
+                continue
+            _kind, ts = msg.timestamp()
+            self.buffers[key].append((ts, *self.order[key], offset, msg.value() or b""))
+        self._flow_control()
+
+    def _flow_control(self) -> None:
+        """Pause topic-partitions far ahead of the merge; resume them when it catches up."""
+        high, low = 4 * self.src.max_events, self.src.max_events
+        for key, buf in self.buffers.items():
+            if key not in self.paused and len(buf) >= high:
+                self.paused.add(key)
+                self.consumer.pause([self.tps[key]])
+            elif key in self.paused and len(buf) < low:
+                self.paused.discard(key)
+                self.consumer.resume([self.tps[key]])
+
+    def next_batch(self) -> list[RawBatch]:
+        self._fetch()
+        now = time.monotonic()
+        live = [k for k in self.buffers if not self._done(k)]
+        if not live:
+            raise StopIteration
+        records: list[RawRecord] = []
+        max_events = self.src.max_events
+        while len(records) < max_events:
+            heads = [k for k in live if self.buffers[k]]
+            if not heads:
+                break
+            waiting = [k for k in live if not self.buffers[k] and not self._may_skip(k, now)]
+            if waiting:
+                break
+            key = min(heads, key=lambda k: self.buffers[k][0][:4])
+            ts, _o, _p, offset, value = self.buffers[key].popleft()
+            self.positions[key] = offset + 1
+            records.append((self.roles[key], f"{key}@{offset}", ts, value))
+            live = [k for k in live if not self._done(k)]
+        if not records:
+            self.awake = _soon(5)
+            return []
+        if len(records) < max_events and live and not self._flush_due(now):
+            # Not a full batch and more may come: put it back and wait (deterministic cuts).
+            self._unread(records)
+            self.awake = _soon(5)
+            return []
+        self.waiting_since = None
+        self.awake = None
+        return [(time.time(), records)]
+
+    def _may_skip(self, key: str, now: float) -> bool:
+        """Whether the merge may go on without this (empty) topic-partition for now."""
+        if self.src.stop_at_end:
+            return False  # it has records left before its end: wait for them
+        since = self.idle_since.setdefault(key, now)
+        return key in self.eof and now - since >= self.src.merge_wait_ms / 1000
+
+    def _flush_due(self, now: float) -> bool:
+        if self.src.stop_at_end:
+            return False
+        if self.waiting_since is None:
+            self.waiting_since = now
+        return now - self.waiting_since >= self.src.max_ms / 1000
+
+    def _unread(self, records: list[RawRecord]) -> None:
+        for _role, source, ts, value in reversed(records):
+            key, _, offset = source.rpartition("@")
+            self.buffers[key].appendleft((ts, *self.order[key], int(offset), value))
+            self.positions[key] = int(offset)
+
+    def next_awake(self) -> datetime | None:
+        return self.awake
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.positions)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+class FileSource(FixedPartitionedSource[RawBatch, int]):
+    """Events with inline labels from a JSON Lines or CSV file (header row), in micro-batches.
+
+    The resume state is the number of records already read.
+    """
+
+    def __init__(self, path: str, fmt: str = "jsonl", max_events: int = 1000) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.max_events = max_events
+
+    def list_parts(self) -> list[str]:
+        return ["file"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _IterPartition:
+        try:
+            f = open(self.path, newline="") if self.fmt == "csv" else open(self.path, "rb")
+        except OSError as exc:
+            raise SourceError(f"file source: cannot open {self.path}: {exc.strerror}") from None
+        rows: Iterator[Any]
+        if self.fmt == "csv":
+            rows = csv.DictReader(f)
+        else:
+            rows = (line.rstrip(b"\r\n") for line in f if line.strip())
+        name = self.path.rsplit("/", 1)[-1]
+        return _IterPartition(rows, name, resume_state or 0, self.max_events, f.close)
+
+
+class SyntheticSource(FixedPartitionedSource[RawBatch, int]):
+    """The drifting synthetic stream of :mod:`flows.synthetic`, in micro-batches."""
+
+    def __init__(self, n: int, drift_at: int, drift_width: int, seed: int, max_events: int) -> None:
+        self.n = n
+        self.drift_at = drift_at
+        self.drift_width = drift_width
+        self.seed = seed
+        self.max_events = max_events
+
+    def list_parts(self) -> list[str]:
+        return ["synthetic"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _IterPartition:
+        start = resume_state or 0
+        rows = synthetic.events(self.n, self.drift_at, self.drift_width, self.seed, start=start)
+        return _IterPartition(rows, "synthetic", start, self.max_events, lambda: None, skip=False)
+
+
+class _IterPartition(StatefulSourcePartition[RawBatch, int]):
+    def __init__(
+        self,
+        rows: Iterator[Any],
+        name: str,
+        position: int,
+        max_events: int,
+        close: Any,
+        skip: bool = True,
+    ) -> None:
+        self.rows = islice(rows, position, None) if skip else rows
+        self.name = name
+        self.position = position
+        self.max_events = max_events
+        self._close = close
+
+    def next_batch(self) -> list[RawBatch]:
+        chunk = list(islice(self.rows, self.max_events))
+        if not chunk:
+            raise StopIteration
+        base = self.position
+        self.position += len(chunk)
+        records = [("events", f"{self.name}@{base + i}", 0, row) for i, row in enumerate(chunk)]
+        return [(time.time(), records)]
+
+    def snapshot(self) -> int:
+        return self.position
+
+    def close(self) -> None:
+        self._close()

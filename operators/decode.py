@@ -1,0 +1,179 @@
+"""Decode and validate raw records into events and labels; the rest become dead letters.
+
+No record can crash the job: anything that does not decode, misses its id or a required
+feature, has the wrong type, or carries a number that is not finite becomes a
+:class:`~operators.records.DeadLetter` with the reason, its source position and its raw bytes.
+Unknown fields are ignored. A missing categorical value is not an error: it is the category
+``"__missing__"``.
+
+Each dead letter has a ``kind``: ``malformed_json``, ``not_an_object``, ``missing_id``,
+``missing_feature``, ``wrong_type``, ``not_finite`` or ``null_label``.
+
+A raw record is ``(role, source, ts_ms, value)``: role ``"events"`` or ``"labels"``, the
+record's position (e.g. ``"events/0@17"``), the source timestamp, and the value as JSON bytes,
+as a mapping of typed values (synthetic streams), or as a mapping of strings (CSV rows, where
+numbers are parsed from text).
+
+>>> d = Decoder(numeric=("x",), categorical=("c",))
+>>> ev, lab, dead = d.decode([("events", "t/0@0", 7, b'{"id": 1, "x": 2, "c": "a", "label": true}'),
+...                           ("events", "t/0@1", 8, b'{"id": 2, "x": "2"}')])
+>>> ev[0].id, ev[0].fields, lab[0].y, dead[0].kind, dead[0].reason
+('1', {'x': 2.0, 'c': 'a'}, True, 'wrong_type', "feature 'x': expected a number, got str")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from operators.records import DeadLetter, Event, Label
+
+__all__ = ["Decoder", "RawRecord", "MISSING"]
+
+RawRecord = tuple[str, str, int, Any]
+MISSING = "__missing__"
+
+
+class _Invalid(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Decoder:
+    """Turn raw records into events, labels and dead letters.
+
+    Args:
+        numeric: required numeric features.
+        categorical: categorical features (missing ones become ``"__missing__"``).
+        id_field: the field holding the event id (string or integer).
+        time_field: the field holding event time in ms; absent or empty: the source timestamp.
+        label_field: the field holding the label, inline in events or in label records.
+        task: ``"classification"`` (labels: string, integer or boolean) or ``"regression"``
+            (labels: finite numbers).
+        numbers_from_text: parse numbers from strings (CSV rows); JSON requires real numbers.
+    """
+
+    def __init__(
+        self,
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        id_field: str = "id",
+        time_field: str = "ts",
+        label_field: str = "label",
+        task: str = "classification",
+        numbers_from_text: bool = False,
+    ) -> None:
+        self.numeric = tuple(numeric)
+        self.categorical = tuple(categorical)
+        self.id_field = id_field
+        self.time_field = time_field
+        self.label_field = label_field
+        self.task = task
+        self.numbers_from_text = numbers_from_text
+
+    def decode(
+        self, records: Sequence[RawRecord]
+    ) -> tuple[list[Event], list[Label], list[DeadLetter]]:
+        events: list[Event] = []
+        labels: list[Label] = []
+        dead: list[DeadLetter] = []
+        for role, source, ts_ms, value in records:
+            try:
+                obj = self._object(value)
+                event_id = self._id(obj)
+                ts = self._time(obj, ts_ms)
+                if role == "events":
+                    events.append(Event(event_id, ts, self._fields(obj), source))
+                if self.label_field in obj or role == "labels":
+                    labels.append(Label(event_id, ts, self._label(obj), source))
+            except _Invalid as exc:
+                dead.append(DeadLetter(exc.kind, str(exc), source, _raw_bytes(value), role))
+        return events, labels, dead
+
+    @staticmethod
+    def _object(value: Any) -> Mapping[str, Any]:
+        if isinstance(value, Mapping):
+            return value
+        try:
+            obj = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise _Invalid("malformed_json", f"malformed JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise _Invalid("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+        return obj
+
+    def _id(self, obj: Mapping[str, Any]) -> str:
+        v = obj.get(self.id_field)
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
+            raise _Invalid(
+                "missing_id", f"id field {self.id_field!r}: expected a string or integer, got {v!r}"
+            )
+        return str(v)
+
+    def _time(self, obj: Mapping[str, Any], source_ts: int) -> int:
+        v = obj.get(self.time_field) if self.time_field else None
+        if v is None:
+            return source_ts
+        return int(_number(f"time field {self.time_field!r}", v, self.numbers_from_text))
+
+    def _fields(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        text = self.numbers_from_text
+        for name in self.numeric:
+            if name not in obj or obj[name] is None or obj[name] == "":
+                raise _Invalid("missing_feature", f"missing required feature {name!r}")
+            fields[name] = _number(f"feature {name!r}", obj[name], text)
+        for name in self.categorical:
+            v = obj.get(name)
+            if v is None or v == "":
+                fields[name] = MISSING
+            elif isinstance(v, (str, int, float, bool)):
+                fields[name] = str(v)
+            else:
+                raise _Invalid(
+                    "wrong_type", f"feature {name!r}: expected a category (string or number)"
+                )
+        return fields
+
+    def _label(self, obj: Mapping[str, Any]) -> Any:
+        v = obj.get(self.label_field)
+        if v is None or v == "":
+            raise _Invalid("null_label", f"label field {self.label_field!r}: missing or null")
+        if self.task == "regression":
+            return _number(f"label field {self.label_field!r}", v, self.numbers_from_text)
+        if isinstance(v, str) and self.numbers_from_text:
+            return int(v) if v.lstrip("-").isdigit() else v
+        if isinstance(v, (str, int, bool)):
+            return v
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        raise _Invalid(
+            "wrong_type", f"label field {self.label_field!r}: expected a class, got {v!r}"
+        )
+
+
+def _number(what: str, v: Any, text: bool) -> float:
+    if text and isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            raise _Invalid("wrong_type", f"{what}: expected a number, got {v!r}") from None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _Invalid("wrong_type", f"{what}: expected a number, got {type(v).__name__}")
+    x = float(v)
+    if not math.isfinite(x):
+        raise _Invalid("not_finite", f"{what}: expected a finite number, got {v!r}")
+    return x
+
+
+def _raw_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return repr(value).encode()
