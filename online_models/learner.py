@@ -179,7 +179,7 @@ class Learner:
     ) -> list[Any]:
         """Predict each event's target (None when the model cannot answer yet)."""
         if self.vectorized:
-            return self.model.predict(*_matrix(xs, X, names)).tolist()  # type: ignore[no-any-return]
+            return self.model.predict(*_matrix(xs, X, names)).tolist()
         predict_one = self.model.predict_one
         return [predict_one(x) for x in _dicts(xs, X, names)]
 

@@ -62,16 +62,12 @@ class _Columns:
             self.names.append(n)
         return bool(new)
 
-    def layout(
-        self, owner: str, names: tuple[Hashable, ...]
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def layout(self, names: tuple[Hashable, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(keep, cols)``: the batch columns with a weight (None: all) and their positions
         (None: exactly positions ``0..d-1`` in order, so the weight vector is used whole)."""
         key, d, keep, cols = self._last
         if key == names and d == len(self.names):
             return keep, cols
-        if len(set(names)) != len(names):
-            raise ModelError(f"{owner}: duplicate feature names in {list(names)!r}")
         pos = [self.position.get(n, -1) for n in names]
         known = [p for p in pos if p >= 0]
         keep = None if len(known) == len(pos) else np.flatnonzero(np.array(pos) >= 0)
@@ -118,12 +114,14 @@ class _Linear:
             raise ModelError(
                 f"{type(self).__name__}: {len(cols)} names for {X.shape[1]} columns of X"
             )
+        if len(set(cols)) != len(cols):
+            raise ModelError(f"{type(self).__name__}: duplicate feature names in {list(cols)!r}")
         return X, cols
 
     def _known(self, X: np.ndarray, names: Names | None) -> tuple[np.ndarray, np.ndarray | None]:
         """``X`` restricted to the columns with a weight, and their weight positions."""
         X, key = self._matrix(X, names)
-        keep, cols = self._columns.layout(type(self).__name__, key)
+        keep, cols = self._columns.layout(key)
         return (X if keep is None else X[:, keep]), cols
 
     def _learnable(
@@ -135,7 +133,7 @@ class _Linear:
             raise ModelError(f"{type(self).__name__}: {len(X)} rows of X for {n_rows} targets")
         if self._columns.add(key):
             self._grow_features(len(self._columns.names))
-        _, cols = self._columns.layout(type(self).__name__, key)
+        _, cols = self._columns.layout(key)
         return X, cols
 
     def _grow_features(self, d: int) -> None:
@@ -236,8 +234,6 @@ class LogisticRegression(_GLM):
     (1, 2)
     """
 
-    classes = [False, True]
-
     def __init__(
         self,
         optimizer: str | Optimizer = "sgd",
@@ -255,6 +251,11 @@ class LogisticRegression(_GLM):
         self.class_weight = class_weight
         self.focal_gamma = focal_gamma
         self._class_weights = _class_weights("LogisticRegression", class_weight)
+
+    @property
+    def classes(self) -> list[bool]:
+        """The columns of :meth:`predict_proba`."""
+        return [False, True]
 
     def predict_proba(self, X: np.ndarray, names: Names | None = None) -> np.ndarray:
         """Probabilities of ``False`` and ``True``, shape ``(n, 2)``."""
@@ -279,8 +280,8 @@ class LogisticRegression(_GLM):
             yv = np.array([np.nan])
         if yv.ndim != 1 or not np.all((yv == 0.0) | (yv == 1.0)):
             raise ModelError("LogisticRegression: labels must be False/True or 0/1")
-        X, cols = self._learnable(X, names, len(yv))
         w = self._weights(sample_weight, len(yv))
+        X, cols = self._learnable(X, names, len(yv))
         if self._class_weights is not None:
             w = _combine(w, self._class_weights.update(yv.astype(bool)))
         self._step(X, cols, yv, w)
@@ -344,8 +345,9 @@ class LinearRegression(_GLM):
             yv = np.array([np.nan])
         if yv.ndim != 1 or not np.all(np.isfinite(yv)):
             raise ModelError("LinearRegression: targets must be finite numbers")
+        w = self._weights(sample_weight, len(yv))
         X, cols = self._learnable(X, names, len(yv))
-        self._step(X, cols, yv, self._weights(sample_weight, len(yv)))
+        self._step(X, cols, yv, w)
 
     def _loss_gradient(self, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         return 2.0 * (z - y)
@@ -432,6 +434,7 @@ class SoftmaxRegression(_Linear):
     ) -> None:
         """One step on the batch of labels ``y`` (any hashable), with optional event weights."""
         labels = y.tolist() if isinstance(y, np.ndarray) else list(y)
+        w = self._weights(sample_weight, len(labels))
         X, cols = self._learnable(X, names, len(labels))
         P_known = self._proba(X, cols)
         for c in dict.fromkeys(labels):
@@ -440,7 +443,6 @@ class SoftmaxRegression(_Linear):
                 self.classes.append(c)
         if len(self.classes) > P_known.shape[1]:
             self._grow(len(self.classes), self.weights.shape[1])
-        w = self._weights(sample_weight, len(labels))
         if self._class_weights is not None:
             w = _combine(w, self._class_weights.update(labels))
         n = len(labels)

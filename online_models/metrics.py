@@ -392,6 +392,11 @@ class ROCAUC(Metric):
         window: number of most recent events covered (exact AUC); None for all (binned).
         pos_label: the positive class.
         bins: number of equal score bins of the cumulative estimate.
+
+    >>> m = ROCAUC(bins=10)
+    >>> m.update([True, False, True, False], None, [{True: s} for s in (0.9, 0.12, 0.15, 0.4)])
+    >>> m.get(), m.error_bound()
+    (0.625, 0.125)
     """
 
     name = "roc_auc"

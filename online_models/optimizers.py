@@ -80,6 +80,12 @@ class Adam(Optimizer):
         beta_1: decay of the first moment.
         beta_2: decay of the second moment.
         eps: added to the root of the second moment.
+
+    >>> w, adam = np.zeros((2, 3)), Adam(lr=0.1)
+    >>> adam.resize(w.shape)
+    >>> adam.step(w, np.ones((2, 2)), cols=np.array([0, 2]))
+    >>> np.round(w, 3).tolist(), adam.t.tolist()
+    ([[-0.1, 0.0, -0.1], [-0.1, 0.0, -0.1]], [1.0, 1.0])
     """
 
     def __init__(

@@ -268,3 +268,19 @@ def test_optimizer_instance_is_copied_not_stepped():
 def test_errors_name_the_setting(call, message):
     with pytest.raises(ModelError, match=message):
         call()
+
+
+@pytest.mark.parametrize("cls", [LogisticRegression, SoftmaxRegression, LinearRegression])
+def test_a_rejected_batch_leaves_the_model_unchanged(cls):
+    m = cls()
+    m.learn(np.ones((2, 1)), [True, False], names=["a"])
+    before = (m.features, m.weights.copy(), getattr(m, "classes", None))
+    bad_batches = [
+        {"X": np.ones((1, 2)), "y": [True], "names": ["new", "new"]},
+        {"X": np.ones((1, 2)), "y": [True], "names": ["new", "a"], "sample_weight": [-1.0]},
+    ]
+    for bad in bad_batches:
+        with pytest.raises(ModelError):
+            m.learn(**bad)
+    assert m.features == before[0] and np.array_equal(m.weights, before[1])
+    assert getattr(m, "classes", None) == before[2]
