@@ -92,6 +92,8 @@ class _Batch:
                     f"metrics: proba must have shape {(len(yt), len(classes))}, got {P.shape}"
                 )
             return cls(yt, yp, P, list(classes))
+        if isinstance(proba, np.ndarray):
+            raise ModelError("metrics: a proba array needs classes (its column labels)")
         dicts = list(proba)
         if len(dicts) != len(yt):
             raise ModelError(f"metrics: {len(dicts)} probability mappings for {len(yt)} labels")
@@ -600,6 +602,11 @@ class SlicedMetrics:
             column = values.get(field)
             if column is None:
                 column = [None] * len(batch.y_true)
+            if len(column) != len(batch.y_true):
+                raise ModelError(
+                    f"sliced metrics: {len(column)} values of {field!r} for {len(batch.y_true)} "
+                    "events"
+                )
             groups: dict[str, list[int]] = {}
             known = self.slices[field]
             for i, v in enumerate(column):

@@ -250,6 +250,8 @@ def test_sliced_regression():
         (lambda: om.LogLoss().update([True], [True]), "proba"),
         (lambda: om.Accuracy().update([True, False], [True]), "predictions"),
         (lambda: om.LogLoss().update([True], [True], np.ones((1, 3)), [0, 1]), "shape"),
+        (lambda: om.LogLoss().update([True], [True], np.ones((1, 2))), "needs classes"),
+        (lambda: om.SlicedMetrics(["a"]).update({"a": ["x"]}, [1, 0], [1, 1]), "values of 'a'"),
         (lambda: om.SlicedMetrics(["a"], max_slices=0), "max_slices"),
         (lambda: om.SlicedMetrics(["a"], task="ranking"), "task"),
     ],
