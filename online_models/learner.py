@@ -1,35 +1,127 @@
-"""A named River estimator with its prequential (test-then-train) metric.
+"""A named model with its prequential (test-then-train) metrics, on either of two paths.
+
+Design: ONE :class:`Learner` class, two paths chosen once, when it is built.
+
+* The vectorized path, for estimators that satisfy :class:`BatchModel` (the numpy learners of
+  :mod:`online_models.linear`): a matrix in, arrays out, one call per micro-batch.
+* The per-event path, for River estimators: one dict per event, ``predict_one``/``learn_one``.
+
+Every method takes the batch's features in either form, ``xs`` (one dict per event) or ``X``
+plus ``names`` (a dense matrix and its column names, as ``FeatureBlock`` carries them), and
+converts only when the path needs the other form: a flow with both kinds of model passes both.
+:attr:`Learner.vectorized` tells which form a learner uses. ``predict`` returns one label (or
+number) per event; ``predict_proba`` returns ``(classes, P)``, an ``(n, k)`` array whose columns
+are ``classes``, which :func:`top_k` and :func:`proba_dicts` turn into per-event outputs.
 
 >>> lr = Learner("lr", "logistic_regression")
 >>> lr.predict([{"x": 1.0}])
 [False]
 >>> lr.score([True], [False]); lr.learn([{"x": 1.0}], [True]); lr.summary()["events_learned"]
 1
+>>> fast = Learner("fast", "fast_logistic_regression")
+>>> fast.vectorized, fast.predict(X=np.ones((2, 1)), names=["x"])
+(True, [False, False])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import inspect
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from river import metrics
+import numpy as np
 
 from online_models.errors import ModelError
+from online_models.imbalance import ClassWeights, wrap_sampler
+from online_models.metrics import ClassificationMetrics, RegressionMetrics
 from online_models.registry import build
 
-__all__ = ["Learner", "TASKS"]
+__all__ = ["TASKS", "BatchModel", "Learner", "proba_dicts", "top_k"]
 
 TASKS = ("classification", "regression")
+
+Dicts = Sequence[Mapping[Hashable, float]]
+
+
+@runtime_checkable
+class BatchModel(Protocol):
+    """An estimator that predicts and learns a whole micro-batch at once.
+
+    Classifiers also have ``classes`` (a list) and ``predict_proba(X, names) -> (n, k)``.
+    """
+
+    def predict(self, X: np.ndarray, names: Sequence[Hashable] | None = None) -> np.ndarray: ...
+
+    def learn(
+        self,
+        X: np.ndarray,
+        y: Sequence[Any],
+        names: Sequence[Hashable] | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> None: ...
+
+
+def top_k(classes: Sequence[Any], P: np.ndarray, k: int) -> list[list[tuple[Any, float]]]:
+    """The ``k`` most probable classes of each row of ``P``, most probable first.
+
+    >>> top_k(["a", "b", "c"], np.array([[0.2, 0.5, 0.3]]), 2)
+    [[('b', 0.5), ('c', 0.3)]]
+    """
+    if k < 1:
+        raise ModelError(f"top_k: expected k >= 1, got {k!r}")
+    order = np.argsort(-P, axis=1, kind="stable")[:, :k]
+    probs = np.take_along_axis(P, order, axis=1).tolist()
+    return [
+        [(classes[j], p) for j, p in zip(row, ps, strict=True)]
+        for row, ps in zip(order.tolist(), probs, strict=True)
+    ]
+
+
+def proba_dicts(classes: Sequence[Any], P: np.ndarray) -> list[dict[Any, float]]:
+    """One ``{class: probability}`` dict per row of ``P`` (River's form)."""
+    return [dict(zip(classes, row, strict=True)) for row in P.tolist()]
+
+
+def _dicts(
+    xs: Dicts | None, X: np.ndarray | None, names: Sequence[Hashable] | None
+) -> Sequence[Mapping[Hashable, float]]:
+    if xs is not None:
+        return xs
+    if X is None:
+        raise ModelError("learner: pass the features as xs (dicts) or X (matrix)")
+    cols = list(range(X.shape[1])) if names is None else list(names)
+    return [dict(zip(cols, row, strict=True)) for row in np.asarray(X).tolist()]
+
+
+def _matrix(
+    xs: Dicts | None, X: np.ndarray | None, names: Sequence[Hashable] | None
+) -> tuple[np.ndarray, Sequence[Hashable] | None]:
+    if X is not None:
+        return X, names
+    if xs is None:
+        raise ModelError("learner: pass the features as xs (dicts) or X (matrix)")
+    cols = list(dict.fromkeys(k for x in xs for k in x))
+    try:
+        return np.array([[x.get(c, 0.0) for c in cols] for x in xs], dtype=float), cols
+    except (TypeError, ValueError):
+        raise ModelError("learner: a vectorized model needs numeric features") from None
 
 
 class Learner:
     """One candidate model: predicts, is scored on late labels, then learns.
 
     Args:
-        name: the model's name in the job (used in outputs and the run summary).
-        estimator: a registry name (alias or dotted River path).
+        name: the model's name in the job (outputs, run summary, checkpoint files).
+        estimator: a registry name (alias, ``river.*`` or ``online_models.*`` dotted path).
         params: keyword arguments for the estimator.
-        task: ``"classification"`` (metric: accuracy) or ``"regression"`` (metric: MAE).
+        task: ``"classification"`` (headline metric: accuracy) or ``"regression"`` (MAE).
+        window: events in the rolling window of the metrics (None: cumulative only).
+        pos_label: positive class of the binary metrics; None for a multiclass task.
+        class_weights: weigh each learned event by its class's online inverse frequency
+            (needs an estimator that takes sample weights: vectorized ones, River's ``w``).
+        sampler: wrap a River classifier in a River resampler: ``"under"``, ``"over"`` or
+            ``"hard"`` (see :func:`~online_models.imbalance.wrap_sampler`).
+        sampler_params: the sampler's arguments (``desired_dist``, ``size``, ``p``, ``seed``).
     """
 
     def __init__(
@@ -38,6 +130,12 @@ class Learner:
         estimator: str,
         params: dict[str, Any] | None = None,
         task: str = "classification",
+        *,
+        window: int | None = 1000,
+        pos_label: Hashable | None = True,
+        class_weights: bool = False,
+        sampler: str | None = None,
+        sampler_params: dict[str, Any] | None = None,
     ) -> None:
         if task not in TASKS:
             raise ModelError(f"model {name!r}: task must be one of {TASKS}, got {task!r}")
@@ -45,34 +143,124 @@ class Learner:
         self.estimator = estimator
         self.params = dict(params or {})
         self.task = task
-        self.model = build(estimator, self.params)
-        self.metric: metrics.base.Metric = (
-            metrics.Accuracy() if task == "classification" else metrics.MAE()
+        self.window = window
+        self.pos_label = pos_label
+        self.class_weights = class_weights
+        self.sampler = sampler
+        self.sampler_params = dict(sampler_params or {})
+        model = build(estimator, self.params)
+        if sampler is not None:
+            if task != "classification":
+                raise ModelError(f"model {name!r}: sampler applies to classification only")
+            model = wrap_sampler(model, sampler, self.sampler_params)
+        self.model = model
+        self.vectorized = isinstance(model, BatchModel)
+        self._takes_weight = self.vectorized or (
+            "w" in inspect.signature(model.learn_one).parameters
+        )
+        if class_weights and (task != "classification" or not self._takes_weight):
+            raise ModelError(
+                f"model {name!r}: class_weights needs a classifier that learns with sample "
+                f"weights; {estimator!r} does not"
+            )
+        self._class_weights = ClassWeights() if class_weights else None
+        self.metrics: ClassificationMetrics | RegressionMetrics = (
+            ClassificationMetrics(window, pos_label)
+            if task == "classification"
+            else RegressionMetrics(window)
         )
         self.events_learned = 0
 
-    def predict(self, xs: Sequence[dict[str, float]]) -> list[Any]:
+    def predict(
+        self,
+        xs: Dicts | None = None,
+        X: np.ndarray | None = None,
+        names: Sequence[Hashable] | None = None,
+    ) -> list[Any]:
         """Predict each event's target (None when the model cannot answer yet)."""
+        if self.vectorized:
+            return self.model.predict(*_matrix(xs, X, names)).tolist()
         predict_one = self.model.predict_one
-        return [predict_one(x) for x in xs]
+        return [predict_one(x) for x in _dicts(xs, X, names)]
 
-    def score(self, ys: Sequence[Any], preds: Sequence[Any]) -> None:
-        """Update the prequential metric; predictions of None are not scored (as in River)."""
-        update = self.metric.update
-        for y, p in zip(ys, preds):
-            if p is not None:
-                update(y, p)
+    def predict_proba(
+        self,
+        xs: Dicts | None = None,
+        X: np.ndarray | None = None,
+        names: Sequence[Hashable] | None = None,
+    ) -> tuple[list[Any], np.ndarray]:
+        """``(classes, P)``: class probabilities of each event, ``P`` of shape ``(n, k)``."""
+        if self.task != "classification":
+            raise ModelError(f"model {self.name!r}: predict_proba needs a classifier")
+        if self.vectorized:
+            P = self.model.predict_proba(*_matrix(xs, X, names))
+            return list(self.model.classes), P
+        predict_proba_one = self.model.predict_proba_one
+        dicts = [predict_proba_one(x) for x in _dicts(xs, X, names)]
+        classes = list(dict.fromkeys(c for d in dicts for c in d))
+        P = np.array([[d.get(c, 0.0) for c in classes] for d in dicts], dtype=float)
+        return classes, P.reshape(len(dicts), len(classes))
 
-    def learn(self, xs: Sequence[dict[str, float]], ys: Sequence[Any]) -> None:
-        learn_one = self.model.learn_one
-        for x, y in zip(xs, ys):
-            learn_one(x, y)
+    def score(
+        self,
+        ys: Sequence[Any],
+        preds: Sequence[Any],
+        proba: Dicts | np.ndarray | None = None,
+        classes: Sequence[Hashable] | None = None,
+    ) -> None:
+        """Update the prequential metrics; predictions of None are not scored (as in River).
+
+        Args:
+            ys: the true labels (or targets).
+            preds: the predictions made for those events.
+            proba: their probabilities, per-event dicts or an array over ``classes``.
+            classes: the columns of an array ``proba``.
+        """
+        keep = [i for i, p in enumerate(preds) if p is not None]
+        if len(keep) < len(preds):
+            ys = [ys[i] for i in keep]
+            preds = [preds[i] for i in keep]
+            if proba is not None:
+                proba = proba[keep] if isinstance(proba, np.ndarray) else [proba[i] for i in keep]
+        self.metrics.update(ys, preds, proba, classes)
+
+    def learn(
+        self,
+        xs: Dicts | None,
+        ys: Sequence[Any],
+        X: np.ndarray | None = None,
+        names: Sequence[Hashable] | None = None,
+        sample_weight: Sequence[float] | np.ndarray | None = None,
+    ) -> None:
+        """Learn the events' labels ``ys``, with optional per-event importance weights."""
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if w is not None and not self._takes_weight:
+            raise ModelError(f"model {self.name!r}: {self.estimator!r} takes no sample weights")
+        if self._class_weights is not None:
+            cw = self._class_weights.update(ys)
+            w = cw if w is None else w * cw
+        if self.vectorized:
+            X_, names_ = _matrix(xs, X, names)
+            self.model.learn(X_, ys, names_, w)
+        elif w is None:
+            learn_one = self.model.learn_one
+            for x, y in zip(_dicts(xs, X, names), ys, strict=True):
+                learn_one(x, y)
+        else:
+            learn_one = self.model.learn_one
+            for x, y, wi in zip(_dicts(xs, X, names), ys, w.tolist(), strict=True):
+                learn_one(x, y, w=wi)
         self.events_learned += len(ys)
 
     def summary(self) -> dict[str, Any]:
+        """JSON-ready: estimator, headline metric and value, events learned, all metrics."""
+        report = self.metrics.report()
+        metric = "accuracy" if self.task == "classification" else "mae"
         return {
             "estimator": self.estimator,
-            "metric": "accuracy" if self.task == "classification" else "mae",
-            "value": self.metric.get(),
+            "metric": metric,
+            "value": report["cumulative"][metric],
             "events_learned": self.events_learned,
+            "vectorized": self.vectorized,
+            "metrics": report,
         }

@@ -1,15 +1,20 @@
-"""River estimators by name.
+"""Estimators by name: River's, and riverbed's vectorized learners.
 
-A model is named either by a short alias (``"logistic_regression"``) or by the dotted path of
-any River class (``"river.tree.HoeffdingTreeClassifier"``). Names are checked when the job
-starts: an unknown name is an error that lists the closest known names.
+A model is named either by a short alias (``"logistic_regression"``, or
+``"fast_logistic_regression"`` for the numpy learner of :mod:`online_models.linear`) or by the
+dotted path of any River class (``"river.tree.HoeffdingTreeClassifier"``) or riverbed class
+(``"online_models.linear.SoftmaxRegression"``). Names are checked when the job starts: an
+unknown name is an error that lists the closest known names.
 
->>> type(build("logistic_regression", {})).__name__
-'LogisticRegression'
->>> build("river.tree.HoeffdingTreeClasifier", {})  # doctest: +ELLIPSIS
-Traceback (most recent call last):
-...
-online_models.errors.ModelError: model 'river.tree.HoeffdingTreeClasifier': unknown estimator; ...
+>>> type(build("logistic_regression", {})).__module__
+'river.linear_model.log_reg'
+>>> type(build("fast_logistic_regression", {"optimizer": "adam"})).__module__
+'online_models.linear'
+>>> try:
+...     build("river.tree.HoeffdingTreeClasifier", {})
+... except ModelError as e:
+...     print(str(e).split("; ")[1].split(",")[0])
+did you mean river.tree.HoeffdingTreeClassifier
 """
 
 from __future__ import annotations
@@ -34,7 +39,13 @@ ALIASES: dict[str, str] = {
     "arf": "river.forest.ARFClassifier",
     "knn": "river.neighbors.KNNClassifier",
     "majority": "river.dummy.NoChangeClassifier",
+    "softmax_regression": "river.linear_model.SoftmaxRegression",
+    "fast_logistic_regression": "online_models.linear.LogisticRegression",
+    "fast_softmax_regression": "online_models.linear.SoftmaxRegression",
+    "fast_linear_regression": "online_models.linear.LinearRegression",
 }
+
+_OURS = "online_models.linear"
 
 _RIVER_MODULES = (
     "linear_model", "tree", "naive_bayes", "forest", "neighbors", "ensemble", "dummy",
@@ -43,10 +54,11 @@ _RIVER_MODULES = (
 
 
 def resolve(name: str) -> type:
-    """Return the estimator class for ``name`` (an alias or a dotted ``river.*`` path)."""
+    """The estimator class for ``name``: an alias, a ``river.*`` path or an
+    ``online_models.linear.*`` path."""
     path = ALIASES.get(name, name)
     module_name, _, cls_name = path.rpartition(".")
-    if module_name.split(".")[0] == "river":
+    if module_name.split(".")[0] == "river" or module_name == _OURS:
         try:
             cls = getattr(importlib.import_module(module_name), cls_name, None)
         except ImportError:
@@ -63,13 +75,14 @@ def build(name: str, params: dict[str, Any]) -> Any:
     cls = resolve(name)
     try:
         return cls(**params)
-    except TypeError as exc:
+    except (TypeError, ModelError) as exc:
         raise ModelError(f"model {name!r}: bad parameters {params!r}: {exc}") from None
 
 
 def known_names() -> list[str]:
-    """Aliases and the dotted names of River's estimator classes (for suggestions)."""
+    """Aliases and the dotted names of River's and riverbed's estimator classes."""
     names = set(ALIASES)
+    names.update(f"{_OURS}.{attr}" for attr in importlib.import_module(_OURS).__all__)
     for mod in _RIVER_MODULES:
         try:
             module = importlib.import_module(f"river.{mod}")
