@@ -50,20 +50,26 @@ def auer_bound(means: np.ndarray, n: int) -> float:
     ids=["ucb1", "thompson"],
 )
 def test_regret_below_auer_bound_on_stationary_bernoulli_arms(make):
-    horizon, seeds = 5_000, 30
+    horizon, seeds, tail = 5_000, 30, 1_000
     means = np.tile(MEANS, (horizon, 1))
-    regrets = np.array(
-        [np.cumsum(MEANS.max() - MEANS[simulate(make(s), means, 1, s)]) for s in range(seeds)]
-    )
+    served = np.array([simulate(make(s), means, 1, s) for s in range(seeds)])
+    regrets = np.cumsum(MEANS.max() - MEANS[served], axis=1)
     mean_regret = regrets[:, -1].mean()
     bound = auer_bound(MEANS, horizon)
     random_play = horizon * (MEANS.max() - MEANS.mean())
-    print(f"regret {mean_regret:.1f}, bound {bound:.1f}, random play {random_play:.1f}")
+    late = (regrets[:, -1] - regrets[:, -tail - 1]).mean()
+    late_bound = bound - auer_bound(MEANS, horizon - tail)
+    best_share = (served[:, -tail:] == 0).mean(axis=1)
+    print(
+        f"regret {mean_regret:.1f} (bound {bound:.1f}, random play {random_play:.1f}); "
+        f"last {tail} events: {late:.1f} (bound's growth {late_bound:.1f}), "
+        f"best arm share >= {best_share.min():.3f} in every run"
+    )
     assert bound < random_play / 2  # the bound separates learning from not learning
     assert mean_regret < bound
-    # and regret grows sublinearly: the second half costs less than the first
-    half = regrets[:, horizon // 2 - 1].mean()
-    assert mean_regret - half < half
+    # regret grows logarithmically (constant exploration fails here) and no run is stuck
+    assert late < late_bound
+    assert best_share.min() > 0.9
 
 
 def test_epsilon_greedy_with_decay_learns_the_best_arm():
@@ -94,9 +100,7 @@ DRIFT_POLICIES = {
 def test_forgetting_policies_switch_faster_after_an_abrupt_change(name):
     # the best arm drops, the second best becomes best: plain averages remember the old order
     before, after = 3_000, 1_000
-    means = np.vstack(
-        [np.tile([0.8, 0.6, 0.3], (before, 1)), np.tile([0.3, 0.7, 0.3], (after, 1))]
-    )
+    means = np.vstack([np.tile([0.8, 0.6, 0.3], (before, 1)), np.tile([0.3, 0.7, 0.3], (after, 1))])
     share = {}
     for memory in ({}, {"gamma": 0.995}, {"window": 300}):
         shares = []
