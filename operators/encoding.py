@@ -155,21 +155,25 @@ class OneHotEncoder(_PerFeature):
     (('size=S', 'size=__other__'), ('new=__slot0__', 'new=__other__'))
     """
 
-    def transform_then_learn(self, feature: str, values: Sequence[Hashable | None]) -> np.ndarray:
+    def transform_then_learn(
+        self, feature: str, values: Sequence[Hashable | None], out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Encode one feature's batch of values, learning new categories in stream order.
 
         Args:
             feature: the feature's name (its vocabulary is created on first use).
             values: the batch's values; ``None`` is missing (an all-zero row).
+            out: if given, a zero-filled ``len(values) x (max_categories + 1)`` float array
+                (e.g. a slice of a larger matrix) that receives the ones, instead of a new one.
 
         Returns:
-            A new ``len(values) x (max_categories + 1)`` float array of zeros and ones.
+            The ``len(values) x (max_categories + 1)`` float array of zeros and ones.
         """
         codes = self._codes(feature, values)
-        out = np.zeros((len(codes), self.max_categories + 1))
+        target = np.zeros((len(codes), self.max_categories + 1)) if out is None else out
         present = np.flatnonzero(codes >= 0)
-        out[present, codes[present]] = 1.0
-        return out
+        target[present, codes[present]] = 1.0
+        return target
 
     def names(self, feature: str) -> tuple[str, ...]:
         """The ``max_categories + 1`` column names of ``feature`` (see the fixed-width rule)."""
@@ -244,15 +248,19 @@ class FeatureHasher:
         digest = int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key).digest(), "little")
         return digest % self.width, -1.0 if digest >> 63 else 1.0
 
-    def transform(self, columns: Mapping[str, Sequence[Hashable | None]]) -> np.ndarray:
+    def transform(
+        self, columns: Mapping[str, Sequence[Hashable | None]], out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Hash a batch: each feature's value adds its sign to its column.
 
         Args:
             columns: the batch's values by feature name, all of the same length; ``None``
                 is missing and adds nothing.
+            out: if given, a zero-filled ``n_events x width`` float array (e.g. a slice of a
+                larger matrix) that receives the result, instead of a new one.
 
         Returns:
-            A new ``n_events x width`` float array.
+            The ``n_events x width`` float array.
 
         Raises:
             OperatorError: if the columns differ in length.
@@ -262,12 +270,12 @@ class FeatureHasher:
             message = f"FeatureHasher: columns must have the same length, got {sorted(lengths)}"
             raise OperatorError(message)
         n = lengths.pop() if lengths else 0
-        out = np.zeros((n, self.width))
+        target = np.zeros((n, self.width)) if out is None else out
         for feature, values in columns.items():
             distinct, local = factorize(values)
             placed = [self.column_and_sign(feature, d) for d in distinct]
             column = np.array([c for c, _ in placed], dtype=np.int64)
             sign = np.array([s for _, s in placed])
             rows = np.flatnonzero(local >= 0)
-            np.add.at(out, (rows, column[local[rows]]), sign[local[rows]])
-        return out
+            np.add.at(target, (rows, column[local[rows]]), sign[local[rows]])
+        return target

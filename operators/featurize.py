@@ -220,8 +220,10 @@ class Featurizer:
         Raises:
             OperatorError: if a numeric field holds something that is not a number.
         """
-        blocks: list[np.ndarray] = []
         spec = self.spec
+        n = len(events)
+        matrix = np.zeros((n, len(self.sparse)))
+        done = 0  # columns written so far
         if spec.numeric:
             raw = _numbers(events, spec.numeric)
             missing = ~np.isfinite(raw)
@@ -229,23 +231,26 @@ class Featurizer:
             filled = np.empty_like(raw)
             for columns, imputer in self._imputers:
                 filled[:, columns] = imputer.transform_then_learn(raw[:, columns])
-            blocks.append(
-                filled if self._scaler is None else self._scaler.transform_then_learn(filled)
-            )
+            done = len(spec.numeric)
+            scaler = self._scaler
+            matrix[:, :done] = filled if scaler is None else scaler.transform_then_learn(filled)
             if spec.numeric_indicator:
-                blocks.append(missing.astype(np.float64))
+                matrix[:, done : 2 * done] = missing
+                done *= 2
         if spec.categorical:
-            columns_by_name = {n: _categories(events, n) for n in spec.categorical}
+            values = {name: _categories(events, name) for name in spec.categorical}
             if self._hasher is not None:
-                blocks.append(self._hasher.transform(columns_by_name))
+                self._hasher.transform(values, out=matrix[:, done : done + self._hasher.width])
+                done += self._hasher.width
             else:
-                blocks += [
-                    self._one_hot.transform_then_learn(n, v) for n, v in columns_by_name.items()
-                ]
+                for name, column in values.items():
+                    slots = matrix[:, done : done + spec.max_categories + 1]
+                    self._one_hot.transform_then_learn(name, column, out=slots)
+                    done += spec.max_categories + 1
             if spec.categorical_indicator:
-                missing = [[v is None for v in c] for c in columns_by_name.values()]
-                blocks.append(np.column_stack(missing).astype(np.float64))
-        matrix = np.hstack(blocks) if blocks else np.zeros((len(events), 0))
+                for column in values.values():
+                    matrix[:, done] = [v is None for v in column]
+                    done += 1
         return self.names, matrix
 
 

@@ -44,7 +44,7 @@ class _Mean:
         self.moments = RunningMoments()
 
     def fills(self, x: np.ndarray) -> np.ndarray:
-        count, mean, _ = self.moments.prefix(x)
+        count, mean = self.moments.prefix_mean(x)
         return np.where(count > 0, mean, np.nan)
 
     def learn(self, x: np.ndarray) -> None:
@@ -156,9 +156,12 @@ class Imputer(ColumnOperator):
         """
         x = self._matrix(matrix)
         missing = np.isnan(x)
-        default = 0.0 if self.fill_value is None else float(self.fill_value)
-        fills = self._statistic.fills(x)
-        out = np.where(missing, np.where(np.isnan(fills), default, fills), x)
+        if missing.any():
+            default = 0.0 if self.fill_value is None else float(self.fill_value)
+            fills = self._statistic.fills(x)
+            out = np.where(missing, np.where(np.isnan(fills), default, fills), x)
+        else:
+            out = x.copy()
         self._statistic.learn(x)
         if self.indicator:
             out = np.hstack((out, missing.astype(np.float64)))

@@ -80,22 +80,19 @@ class RunningMoments:
             ``(count, mean, m2)``, each n_events x n_columns: row ``i`` holds the moments of
             the running values plus the non-NaN values of rows ``0 .. i-1``.
         """
-        self.start(matrix.shape[1])
-        if len(matrix) == 0:
-            return matrix.copy(), matrix.copy(), matrix.copy()
-        seen = ~np.isnan(matrix)
-        first = np.where(seen.any(axis=0), matrix[seen.argmax(axis=0), range(matrix.shape[1])], 0)
-        reference = np.where(self.count > 0, self.mean, first)
-        shifted = np.where(seen, matrix - reference, 0.0)
-        count = self.count + _before(seen.astype(np.float64))
-        s1 = _before(shifted)
-        s2 = _before(np.square(shifted))
+        count, reference, shifted, s1 = self._shifted_sums(matrix)
         safe = np.maximum(count, 1.0)
+        s2 = _before(np.square(shifted))
         # Chan's formula around the reference (= the running mean when there is one)
         # simplifies to these two lines.
         mean = np.where(count > 0, reference + s1 / safe, 0.0)
         m2 = self.m2 + np.maximum(s2 - s1 * s1 / safe, 0.0)
         return count, mean, m2
+
+    def prefix_mean(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(count, mean)`` of :meth:`prefix`, without the cost of the second moment."""
+        count, reference, _, s1 = self._shifted_sums(matrix)
+        return count, np.where(count > 0, reference + s1 / np.maximum(count, 1.0), 0.0)
 
     def start(self, width: int) -> None:
         """Set the number of columns (zero statistics), unless it is already set."""
@@ -109,6 +106,27 @@ class RunningMoments:
         self.mean = self.mean + delta * count / safe
         self.m2 = self.m2 + m2 + delta * delta * self.count * count / safe
         self.count = total
+
+    def _shifted_sums(
+        self, matrix: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        # Values shifted by a reference (the running mean, else the column's first value in
+        # the batch), NaNs as 0; with the count and the shifted sum before each row.
+        self.start(matrix.shape[1])
+        n = len(matrix)
+        seen = ~np.isnan(matrix)
+        if seen.all():  # the common case after imputation: no masking needed
+            first = matrix[0] if n else np.zeros(matrix.shape[1])
+            reference = np.where(self.count > 0, self.mean, first)
+            shifted = matrix - reference
+            count = self.count + np.arange(n, dtype=np.float64)[:, None]
+        else:
+            column = range(matrix.shape[1])
+            first = np.where(seen.any(axis=0), matrix[seen.argmax(axis=0), column], 0.0)
+            reference = np.where(self.count > 0, self.mean, first)
+            shifted = np.where(seen, matrix - reference, 0.0)
+            count = self.count + _before(seen.astype(np.float64))
+        return count, reference, shifted, _before(shifted)
 
 
 def _before(values: np.ndarray) -> np.ndarray:
