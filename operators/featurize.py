@@ -156,6 +156,10 @@ class Featurizer:
 
     Attributes:
         spec: the spec it was built with.
+
+    >>> f = Featurizer(FeatureSpec(numeric=("x",), scaler="minmax"))
+    >>> f.update([{"x": 1.0}, {"x": 3.0}, {"x": None}, {"x": 2.0}])[1].ravel().tolist()
+    [0.0, 0.0, 0.5, 0.5]
     """
 
     def __init__(self, spec: FeatureSpec) -> None:
@@ -167,7 +171,7 @@ class Featurizer:
         self._imputers = [
             (
                 np.array([i for i, n in enumerate(spec.numeric) if spec.strategy(n) == s]),
-                Imputer(s, spec.fill_value, k=spec.sketch_k, seed=child_seed(spec.seed, 2 + g)),
+                Imputer(s, spec.fill_value, k=spec.sketch_k, seed=child_seed(spec.seed, 1 + g)),
             )
             for g, s in enumerate(strategies)
         ]

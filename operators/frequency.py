@@ -32,6 +32,12 @@ class FrequentItems:
 
     Attributes:
         counts: count by value, in order of first appearance.
+
+    >>> f = FrequentItems(capacity=10)
+    >>> f.add([1.0, 2.0], [3, 1])
+    >>> f.add([2.0], [1])
+    >>> (f.counts, f.most_frequent())
+    ({1.0: 3, 2.0: 2}, 1.0)
     """
 
     def __init__(self, capacity: int) -> None:

@@ -23,6 +23,8 @@ wherever the spread is zero, StandardScaler and MinMaxScaler output 0 (as River 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from operators.columns import ColumnOperator
@@ -171,7 +173,30 @@ class SignedLog1p:
         return np.sign(x) * np.log1p(np.abs(x))
 
 
-class RobustScaler(ColumnOperator):
+class _SketchScaler(ColumnOperator, ABC):
+    """A scaler whose statistics are column quantiles, as of the start of each batch."""
+
+    def __init__(self, k: int, seed: int) -> None:
+        self.k = check_int(type(self).__name__, "k", k, minimum=8)
+        self.seed = check_int(type(self).__name__, "seed", seed, minimum=0)
+        self.sketches = ColumnSketches(k, seed)
+
+    def learn(self, matrix: np.ndarray) -> None:
+        """Add a batch to the sketches (NaNs ignored)."""
+        self.sketches.update(self._matrix(matrix))
+
+    @abstractmethod
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        """Transform a batch with the current statistics, without learning it."""
+
+    def transform_then_learn(self, matrix: np.ndarray) -> np.ndarray:
+        """Transform the batch with the statistics as of its start, then learn it."""
+        out = self.transform(matrix)
+        self.learn(matrix)
+        return out
+
+
+class RobustScaler(_SketchScaler):
     """Centers each column on its median and divides by its interquartile range.
 
     Medians and quartiles come from one KLL sketch per column, as of the start of the batch.
@@ -191,14 +216,8 @@ class RobustScaler(ColumnOperator):
     """
 
     def __init__(self, clip: float | None = None, k: int = 200, seed: int = 0) -> None:
+        super().__init__(k, seed)
         self.clip = None if clip is None else check_float("RobustScaler", "clip", clip, 0.0)
-        self.k = check_int("RobustScaler", "k", k, minimum=8)
-        self.seed = check_int("RobustScaler", "seed", seed, minimum=0)
-        self.sketches = ColumnSketches(k, seed)
-
-    def learn(self, matrix: np.ndarray) -> None:
-        """Add a batch to the sketches (NaNs ignored)."""
-        self.sketches.update(self._matrix(matrix))
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         """Scale a batch with the current medians and interquartile ranges."""
@@ -210,14 +229,8 @@ class RobustScaler(ColumnOperator):
         out[np.isnan(x)] = np.nan
         return _clip(out, self.clip)
 
-    def transform_then_learn(self, matrix: np.ndarray) -> np.ndarray:
-        """Scale the batch with the statistics as of its start, then learn it."""
-        out = self.transform(matrix)
-        self.learn(matrix)
-        return out
 
-
-class QuantileBinner(ColumnOperator):
+class QuantileBinner(_SketchScaler):
     """Replaces each value by the index of its quantile bin (0 .. bins-1), as a float.
 
     The bin edges are the ``1/bins .. (bins-1)/bins`` quantiles of the column's sketch as of
@@ -236,14 +249,8 @@ class QuantileBinner(ColumnOperator):
     """
 
     def __init__(self, bins: int = 10, k: int = 200, seed: int = 0) -> None:
+        super().__init__(k, seed)
         self.bins = check_int("QuantileBinner", "bins", bins, minimum=2)
-        self.k = check_int("QuantileBinner", "k", k, minimum=8)
-        self.seed = check_int("QuantileBinner", "seed", seed, minimum=0)
-        self.sketches = ColumnSketches(k, seed)
-
-    def learn(self, matrix: np.ndarray) -> None:
-        """Add a batch to the sketches (NaNs ignored)."""
-        self.sketches.update(self._matrix(matrix))
 
     def edges(self, width: int) -> np.ndarray:
         """The current bin edges: a ``(bins - 1) x width`` array (NaN before any value)."""
@@ -255,10 +262,4 @@ class QuantileBinner(ColumnOperator):
         edges = self.edges(x.shape[1])
         out = (x[:, None, :] >= edges[None, :, :]).sum(axis=1).astype(np.float64)
         out[np.isnan(x)] = np.nan
-        return out
-
-    def transform_then_learn(self, matrix: np.ndarray) -> np.ndarray:
-        """Bin the batch with the edges as of its start, then learn it."""
-        out = self.transform(matrix)
-        self.learn(matrix)
         return out
