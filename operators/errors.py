@@ -1,9 +1,96 @@
-"""Errors raised by riverbed's operators."""
+"""The one exception class of :mod:`operators`, and the argument checks that raise it.
+
+Every error message names the operator, the setting or field, and what was expected, e.g.
+``UniformReservoir: size must be an int >= 1, got 0``.
+
+>>> check_int("UniformReservoir", "size", 0, minimum=1)
+Traceback (most recent call last):
+...
+operators.errors.OperatorError: UniformReservoir: size must be an int >= 1, got 0
+"""
 
 from __future__ import annotations
 
-__all__ = ["OperatorError"]
+import math
+from collections.abc import Collection
+from typing import Any
+
+__all__ = ["OperatorError", "check_int", "check_choice", "check_float"]
 
 
 class OperatorError(ValueError):
-    """A bad setting or input for an operator; the message names the operator and the setting."""
+    """A configuration or usage error of an operator (bad setting, mismatched input)."""
+
+
+def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` if it is an int (not a bool) at least ``minimum``, else raise.
+
+    Args:
+        owner: the operator's name, used in the message.
+        name: the setting's name, used in the message.
+        value: the value to check.
+        minimum: the smallest allowed value.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        OperatorError: if ``value`` is not an int or is below ``minimum``.
+
+    >>> check_int("X", "k", 3, minimum=1)
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        message = f"{owner}: {name} must be an int >= {minimum}, got {value!r}"
+        raise OperatorError(message)
+    return value
+
+
+def check_float(owner: str, name: str, value: Any, minimum: float) -> float:
+    """Return ``value`` as a float if it is a finite real number above ``minimum``, else raise.
+
+    Args:
+        owner: the operator's name, used in the message.
+        name: the setting's name, used in the message.
+        value: the value to check.
+        minimum: ``value`` must be strictly greater than this.
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        OperatorError: if ``value`` is not a finite number greater than ``minimum``.
+
+    >>> check_float("X", "clip", 3, minimum=0.0)
+    3.0
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= minimum:
+        message = f"{owner}: {name} must be a finite number > {minimum}, got {value!r}"
+        raise OperatorError(message)
+    return float(value)
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Collection[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise.
+
+    Args:
+        owner: the operator's name, used in the message.
+        name: the setting's name, used in the message.
+        value: the value to check.
+        choices: the allowed values.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        OperatorError: if ``value`` is not in ``choices``.
+
+    >>> check_choice("X", "kind", "b", ("a", "b"))
+    'b'
+    """
+    if value not in choices:
+        expected = ", ".join(repr(c) for c in choices)
+        message = f"{owner}: {name} must be one of {expected}, got {value!r}"
+        raise OperatorError(message)
+    return str(value)

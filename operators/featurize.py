@@ -1,102 +1,304 @@
-"""The feature step: standard scaling of numeric features and capped one-hot encoding.
+"""Turning a batch of events into a feature matrix: impute, scale, encode, once per batch.
 
-Each numeric value is scaled with the mean and variance of the values before it in the stream
-(transform, then learn), so batch boundaries do not change the output. Categories get one
-column each, ``"<feature>=<value>"``, in order of first appearance, up to ``max_categories``
-per feature; later or unseen ones share the overflow column ``"<feature>=__other__"``.
+:class:`FeatureSpec` says which fields are numeric and which categorical and how to treat them;
+:class:`Featurizer` keeps the state (imputers, scaler, vocabularies) and turns each batch of
+event field dicts into ``(names, matrix)``. The dicts are read once, into one float matrix for
+the numeric fields and one list per categorical field; everything after that works on arrays.
 
->>> f = Featurizer(FeatureSpec(numeric=("x",), categorical=("c",), max_categories=1))
->>> block = f.update([{"x": 1.0, "c": "a"}, {"x": 3.0, "c": "b"}, {"x": 5.0, "c": "a"}])
->>> block.names, block.matrix.tolist()
-(('x', 'c=a', 'c=__other__'), [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [3.0, 1.0, 0.0]])
+Semantics, per row, in stream order (the prequential order of a River pipeline's
+``predict_one``): a numeric value that is missing (key absent, None, NaN or infinite) is
+imputed, then scaled, each time with statistics of the rows before it (exactly so for ``mean``
+imputation and the ``standard``/``minmax`` scalers, as of the start of the batch for the sketch
+based ones, see :mod:`operators.scaling` and :mod:`operators.imputation`); a categorical value
+is one-hot encoded with the capped vocabulary rule of :mod:`operators.encoding` or hashed. The
+matrix always has the same columns (:attr:`Featurizer.names` only renames one-hot placeholder
+slots as categories fill them), so a feature that appears late or disappears is simply missing
+on some rows. Fields of an event that the spec does not name are ignored.
+
+Columns, in order: the numeric fields; ``f"{name}__missing"`` per numeric field (if
+``numeric_indicator``); the one-hot columns of each categorical field (``max_categories + 1``
+each) or the ``hash_width`` hashed columns; ``f"{name}__missing"`` per categorical field (if
+``categorical_indicator``). River models take dicts: ``FeatureBlock(names, matrix,
+featurizer.sparse).dicts()`` (:mod:`operators.records`) leaves out the zero one-hot and hashed
+entries, as River's OneHotEncoder does.
+
+>>> spec = FeatureSpec(numeric=("x",), categorical=("color",), max_categories=2)
+>>> f = Featurizer(spec)
+>>> names, matrix = f.update([{"x": 1.0, "color": "red"}, {"color": "blue"}, {"x": 3.0}])
+>>> names
+('x', 'color=red', 'color=blue', 'color=__other__')
+>>> matrix.tolist()
+[[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+>>> from operators.records import FeatureBlock
+>>> FeatureBlock(names, matrix, f.sparse).dicts()[1]
+{'x': 0.0, 'color=blue': 1.0}
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from operators.errors import OperatorError
-from operators.records import FeatureBlock
+from operators.encoding import FeatureHasher, OneHotEncoder
+from operators.errors import OperatorError, check_choice, check_float, check_int
+from operators.imputation import STRATEGIES, Imputer
+from operators.scaling import (
+    MinMaxScaler,
+    QuantileBinner,
+    RobustScaler,
+    SignedLog1p,
+    StandardScaler,
+)
+from operators.seeding import child_seed
 
-__all__ = ["FeatureSpec", "Featurizer"]
+__all__ = ["SCALERS", "FeatureSpec", "Featurizer"]
 
-OTHER = "__other__"
+SCALERS = ("standard", "minmax", "log", "robust", "quantile_bins", "none")
+
+_Scaler = StandardScaler | MinMaxScaler | SignedLog1p | RobustScaler | QuantileBinner
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """What to compute: numeric features (scaled or not), categoricals (one-hot, capped)."""
+    """What to compute from the events: which fields, how imputed, scaled and encoded.
 
-    numeric: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    scaling: str = "standard"
-    max_categories: int = 64
+    Attributes:
+        numeric: names of the numeric fields.
+        categorical: names of the categorical fields (values are encoded as ``str(value)``).
+        impute: imputation strategy by numeric field (``mean``, ``median``, ``most_frequent``,
+            ``constant``); fields not listed use ``impute_default``.
+        impute_default: the strategy of the numeric fields not in ``impute``.
+        fill_value: the value of the ``constant`` strategy, and of the others while a field
+            has no statistics yet (None: 0.0; required if any field uses ``constant``).
+        scaler: ``standard``, ``minmax``, ``log`` (signed log1p), ``robust`` (median and
+            interquartile range), ``quantile_bins`` (bin index) or ``none``.
+        clip: outlier clipping: ``standard`` clips to +-clip standard deviations, ``robust``
+            to +-clip interquartile ranges, ``minmax`` (any value) to [0, 1]; None: no clip.
+        bins: the number of bins of ``quantile_bins``.
+        max_categories: one-hot columns of their own per categorical field.
+        min_count: occurrences a category needs before it gets its own column.
+        hash_width: if set, categorical fields are hashed into this many shared columns
+            instead of one-hot encoded.
+        numeric_indicator: add a missingness indicator column per numeric field.
+        categorical_indicator: add a missingness indicator column per categorical field.
+        sketch_k: accuracy parameter of the quantile sketches (median, robust, bins).
+        seed: the seed every random part (sketches, hashing) derives its seed from.
+
+    >>> FeatureSpec(numeric=("a",), scaler="zscore")
+    Traceback (most recent call last):
+    ...
+    operators.errors.OperatorError: FeatureSpec: scaler must be one of 'standard', 'minmax', \
+'log', 'robust', 'quantile_bins', 'none', got 'zscore'
+    """
+
+    numeric: Sequence[str] = ()
+    categorical: Sequence[str] = ()
+    impute: Mapping[str, str] = field(default_factory=dict)
+    impute_default: str = "mean"
+    fill_value: float | None = None
+    scaler: str = "standard"
+    clip: float | None = None
+    bins: int = 10
+    max_categories: int = 32
+    min_count: int = 1
+    hash_width: int | None = None
+    numeric_indicator: bool = False
+    categorical_indicator: bool = False
+    sketch_k: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        owner = "FeatureSpec"
+        object.__setattr__(self, "numeric", tuple(self.numeric))
+        object.__setattr__(self, "categorical", tuple(self.categorical))
+        object.__setattr__(self, "impute", dict(self.impute))
+        names = [*self.numeric, *self.categorical]
+        if not all(isinstance(n, str) and n for n in names) or len(set(names)) < len(names):
+            message = (
+                f"{owner}: numeric and categorical must be distinct non-empty field names, "
+                f"got {self.numeric!r} and {self.categorical!r}"
+            )
+            raise OperatorError(message)
+        unknown = sorted(set(self.impute) - set(self.numeric))
+        if unknown:
+            message = f"{owner}: impute names fields that are not numeric: {unknown!r}"
+            raise OperatorError(message)
+        check_choice(owner, "impute_default", self.impute_default, STRATEGIES)
+        for name, strategy in self.impute.items():
+            check_choice(owner, f"impute[{name!r}]", strategy, STRATEGIES)
+        check_choice(owner, "scaler", self.scaler, SCALERS)
+        if self.clip is not None:
+            check_float(owner, "clip", self.clip, minimum=0.0)
+        check_int(owner, "bins", self.bins, minimum=2)
+        check_int(owner, "max_categories", self.max_categories, minimum=1)
+        check_int(owner, "min_count", self.min_count, minimum=1)
+        if self.hash_width is not None:
+            check_int(owner, "hash_width", self.hash_width, minimum=1)
+        check_int(owner, "sketch_k", self.sketch_k, minimum=8)
+        check_int(owner, "seed", self.seed, minimum=0)
+        # Imputer checks fill_value against the strategies that use it.
+        for strategy in {self.strategy(n) for n in self.numeric}:
+            Imputer(strategy, self.fill_value)
+
+    def strategy(self, name: str) -> str:
+        """The imputation strategy of numeric field ``name``."""
+        return self.impute.get(name, self.impute_default)
 
 
 class Featurizer:
-    """Incremental standard scaling and one-hot encoding, one call per batch."""
+    """The stateful featurizer of a stream of events (see the module for the semantics).
+
+    Args:
+        spec: what to compute.
+
+    Attributes:
+        spec: the spec it was built with.
+
+    >>> f = Featurizer(FeatureSpec(numeric=("x",), scaler="minmax"))
+    >>> f.update([{"x": 1.0}, {"x": 3.0}, {"x": None}, {"x": 2.0}])[1].ravel().tolist()
+    [0.0, 0.0, 0.5, 0.5]
+    """
 
     def __init__(self, spec: FeatureSpec) -> None:
-        if spec.scaling not in ("standard", "none"):
-            raise OperatorError(
-                f"featurizer: scaling must be 'standard' or 'none', got {spec.scaling!r}"
-            )
+        if not isinstance(spec, FeatureSpec):
+            message = f"Featurizer: spec must be a FeatureSpec, got {type(spec).__name__}"
+            raise OperatorError(message)
         self.spec = spec
-        d = len(spec.numeric)
-        self.count = 0
-        self.mean = np.zeros(d)
-        self.m2 = np.zeros(d)
-        self.vocab: dict[str, dict[str, int]] = {c: {} for c in spec.categorical}
+        strategies = list(dict.fromkeys(spec.strategy(n) for n in spec.numeric))
+        self._imputers = [
+            (
+                np.array([i for i, n in enumerate(spec.numeric) if spec.strategy(n) == s]),
+                Imputer(s, spec.fill_value, k=spec.sketch_k, seed=child_seed(spec.seed, 1 + g)),
+            )
+            for g, s in enumerate(strategies)
+        ]
+        self._scaler = _scaler(spec, child_seed(spec.seed, 0))
+        self._hasher = (
+            None if spec.hash_width is None else FeatureHasher(spec.hash_width, spec.seed)
+        )
+        self._one_hot = OneHotEncoder(spec.max_categories, spec.min_count)
 
-    def update(self, events: Sequence[Mapping[str, Any]]) -> FeatureBlock:
-        num = self._numeric(events)
-        cat_names, cat = self._one_hot(events)
-        names = tuple(self.spec.numeric) + cat_names
-        matrix = np.hstack([num, cat]) if cat_names else num
-        sparse = (False,) * len(self.spec.numeric) + (True,) * len(cat_names)
-        return FeatureBlock(names, matrix, sparse)
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of the columns, as of the last batch."""
+        spec = self.spec
+        out = list(spec.numeric)
+        if spec.numeric_indicator:
+            out += [f"{n}__missing" for n in spec.numeric]
+        if self._hasher is not None:
+            out += self._hasher.names() if spec.categorical else ()
+        else:
+            for name in spec.categorical:
+                out += self._one_hot.names(name)
+        if spec.categorical_indicator:
+            out += [f"{n}__missing" for n in spec.categorical]
+        return tuple(out)
 
-    def _numeric(self, events: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        raw = np.array([[e[n] for n in self.spec.numeric] for e in events], dtype=float)
-        raw = raw.reshape(len(events), len(self.spec.numeric))
-        if self.spec.scaling == "none":
-            return raw
-        out = np.empty_like(raw)
-        mean, m2, count = self.mean, self.m2, self.count
-        for i, row in enumerate(raw):  # Welford, one event at a time: exact per-event semantics
-            if count:
-                std = np.sqrt(m2 / count)
-                out[i] = np.divide(row - mean, std, out=np.zeros_like(row), where=std > 0)
+    @property
+    def sparse(self) -> tuple[bool, ...]:
+        """For each column, whether it is a one-hot or hashed column (zeros dropped in dicts)."""
+        spec = self.spec
+        dense = len(spec.numeric) * (2 if spec.numeric_indicator else 1)
+        if not spec.categorical:
+            encoded = 0
+        elif spec.hash_width is not None:
+            encoded = spec.hash_width
+        else:
+            encoded = len(spec.categorical) * (spec.max_categories + 1)
+        indicators = len(spec.categorical) if spec.categorical_indicator else 0
+        return (False,) * dense + (True,) * encoded + (False,) * indicators
+
+    def update(self, events: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, ...], np.ndarray]:
+        """Featurize a batch of events and learn from it.
+
+        Args:
+            events: the events' field dicts, in stream order (never modified).
+
+        Returns:
+            ``(names, matrix)``: the column names and a new ``len(events) x len(names)``
+            float matrix.
+
+        Raises:
+            OperatorError: if a numeric field holds something that is not a number.
+        """
+        spec = self.spec
+        n = len(events)
+        matrix = np.zeros((n, len(self.sparse)))
+        done = 0  # columns written so far
+        if spec.numeric:
+            raw = _numbers(events, spec.numeric)
+            missing = ~np.isfinite(raw)
+            raw[missing] = np.nan
+            filled = np.empty_like(raw)
+            for columns, imputer in self._imputers:
+                filled[:, columns] = imputer.transform_then_learn(raw[:, columns])
+            done = len(spec.numeric)
+            scaler = self._scaler
+            matrix[:, :done] = filled if scaler is None else scaler.transform_then_learn(filled)
+            if spec.numeric_indicator:
+                matrix[:, done : 2 * done] = missing
+                done *= 2
+        if spec.categorical:
+            values = {name: _categories(events, name) for name in spec.categorical}
+            if self._hasher is not None:
+                self._hasher.transform(values, out=matrix[:, done : done + self._hasher.width])
+                done += self._hasher.width
             else:
-                out[i] = 0.0
-            count += 1
-            delta = row - mean
-            mean = mean + delta / count
-            m2 = m2 + delta * (row - mean)
-        self.mean, self.m2, self.count = mean, m2, count
-        return out
+                for name, column in values.items():
+                    slots = matrix[:, done : done + spec.max_categories + 1]
+                    self._one_hot.transform_then_learn(name, column, out=slots)
+                    done += spec.max_categories + 1
+            if spec.categorical_indicator:
+                for column in values.values():
+                    matrix[:, done] = [v is None for v in column]
+                    done += 1
+        return self.names, matrix
 
-    def _one_hot(self, events: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, ...], np.ndarray]:
-        cap = self.spec.max_categories
-        for c in self.spec.categorical:
-            vocab = self.vocab[c]
-            for e in events:
-                v = e[c]
-                if v not in vocab and len(vocab) < cap:
-                    vocab[v] = len(vocab)
-        names: list[str] = []
-        offsets = {}
-        for c in self.spec.categorical:
-            offsets[c] = len(names)
-            names.extend(f"{c}={v}" for v in self.vocab[c])
-            names.append(f"{c}={OTHER}")
-        out = np.zeros((len(events), len(names)))
-        for c in self.spec.categorical:
-            vocab, base, other = self.vocab[c], offsets[c], offsets[c] + len(self.vocab[c])
-            for i, e in enumerate(events):
-                out[i, base + vocab.get(e[c], other - base)] = 1.0
-        return tuple(names), out
+
+def _scaler(spec: FeatureSpec, seed: int) -> _Scaler | None:
+    kind = spec.scaler
+    if kind == "standard":
+        return StandardScaler(spec.clip)
+    if kind == "minmax":
+        return MinMaxScaler(clip=spec.clip is not None)
+    if kind == "log":
+        return SignedLog1p()
+    if kind == "robust":
+        return RobustScaler(spec.clip, k=spec.sketch_k, seed=seed)
+    if kind == "quantile_bins":
+        return QuantileBinner(spec.bins, k=spec.sketch_k, seed=seed)
+    return None
+
+
+def _numbers(events: Sequence[Mapping[str, Any]], names: Sequence[str]) -> np.ndarray:
+    columns = [[event.get(n) for event in events] for n in names]  # faster than row lists
+    try:
+        return np.array(columns, dtype=np.float64).reshape(len(names), len(events)).T.copy()
+    except (TypeError, ValueError):
+        pass
+    for name, column in zip(names, columns, strict=True):
+        for i, value in enumerate(column):
+            if value is not None and not _is_number(value):
+                message = (
+                    f"Featurizer: numeric field {name!r} of event {i} must be a number or "
+                    f"missing, got {value!r}"
+                )
+                raise OperatorError(message)
+    raise AssertionError("unreachable: every value converts to float")
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _categories(events: Sequence[Mapping[str, Any]], name: str) -> list[Hashable | None]:
+    # None and NaN are missing; everything else is its string (v != v only for NaN).
+    values = [event.get(name) for event in events]
+    return [None if v is None or v != v else str(v) for v in values]
