@@ -67,14 +67,17 @@ class EmbeddedBroker:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
-        admin = AdminClient({"bootstrap.servers": self.address})
+        # Quiet: librdkafka would log every refused connection while the broker starts.
+        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0})
         while True:
             if self.proc.poll() is not None:
                 raise BrokerError(f"broker exited with {self.proc.returncode}; see {self.log_path}")
             try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                    pass
                 admin.list_topics(timeout=1.0)
                 return self
-            except KafkaException:
+            except (OSError, KafkaException):
                 if time.monotonic() > deadline:
                     self.stop()
                     msg = f"broker at {self.address} did not answer in {timeout_s} s"

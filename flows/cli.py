@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _broker(port: int, data_dir: str | None) -> int:
     directory = data_dir or tempfile.mkdtemp(prefix="riverbed-broker-")
     broker = EmbeddedBroker(directory, port).start()
@@ -85,8 +89,7 @@ def _broker(port: int, data_dir: str | None) -> int:
         f"riverbed broker: Kafka at {broker.address} (data in {directory}); Ctrl-C stops it",
         flush=True,
     )
-    stop = lambda *_: broker.stop()  # noqa: E731
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         assert broker.proc is not None
         broker.proc.wait()

@@ -35,6 +35,8 @@ import tomllib
 from online_models.errors import ModelError
 from online_models.registry import resolve
 from operators.error_drift import DETECTORS
+from operators.featurize import SCALERS
+from operators.imputation import STRATEGIES
 
 __all__ = [
     "ConfigError",
@@ -103,8 +105,18 @@ class SchemaConfig:
 class FeaturesConfig:
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
-    scaling: str = "standard"
-    max_categories: int = 64
+    required: tuple[str, ...] = ()
+    impute: dict[str, str] = field(default_factory=dict)
+    impute_default: str = "mean"
+    fill_value: float | None = None
+    scaler: str = "standard"
+    clip: float | None = None
+    bins: int = 10
+    max_categories: int = 32
+    min_count: int = 1
+    hash_width: int | None = None
+    numeric_indicator: bool = False
+    categorical_indicator: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,11 @@ def _names(v: Any) -> str | None:
     return None if ok else "a list of non-empty strings"
 
 
+def _strategies(v: Any) -> str | None:
+    ok = isinstance(v, dict) and all(s in STRATEGIES for s in v.values())
+    return None if ok else f"a table of field = strategy, strategies: {', '.join(STRATEGIES)}"
+
+
 def _one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         return None if v in choices else f"one of {', '.join(choices)}"
@@ -245,14 +262,24 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
             "label_delay": _int(0),
         },
     ),
-    "schema": (SchemaConfig, {"id_field": _name, "time_field": _str, "label_field": _name}),
+    "schema": (SchemaConfig, {"id_field": _str, "time_field": _str, "label_field": _name}),
     "features": (
         FeaturesConfig,
         {
             "numeric": _names,
             "categorical": _names,
-            "scaling": _one_of("standard", "none"),
+            "required": _names,
+            "impute": _strategies,
+            "impute_default": _one_of(*STRATEGIES),
+            "fill_value": _num(-float("inf")),
+            "scaler": _one_of(*SCALERS),
+            "clip": _num(0),
+            "bins": _int(2),
             "max_categories": _int(1),
+            "min_count": _int(1),
+            "hash_width": _int(1),
+            "numeric_indicator": _bool,
+            "categorical_indicator": _bool,
         },
     ),
     "batch": (BatchConfig, {"max_events": _int(1), "max_ms": _int(1)}),
@@ -388,6 +415,8 @@ def _cross_checks(
     features: FeaturesConfig = sections["features"]
     if source.kind == "file" and not source.path:
         errors.append("source.path: required when source.kind = 'file'")
+    if source.labels_topic and not sections["schema"].id_field:
+        errors.append("schema.id_field: required when labels come on their own topic")
     if source.kind == "kafka" and source.label_delay:
         errors.append("source.label_delay: only for file and synthetic sources")
     if source.kind != "synthetic" and not (features.numeric or features.categorical):
@@ -395,6 +424,14 @@ def _cross_checks(
     both = set(features.numeric) & set(features.categorical)
     if both:
         errors.append(f"features: {sorted(both)} listed as both numeric and categorical")
+    named = set(features.numeric) | set(features.categorical)
+    for key in ("required", "impute"):
+        stray = sorted(set(getattr(features, key)) - named)
+        if stray:
+            errors.append(f"features.{key}: {stray} are not listed in numeric or categorical")
+    uses_constant = "constant" in (features.impute_default, *features.impute.values())
+    if uses_constant and features.fill_value is None:
+        errors.append("features.fill_value: required when a field uses the 'constant' strategy")
 
 
 def load(path: str | Path) -> Config:

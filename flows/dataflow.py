@@ -36,7 +36,7 @@ from operators.error_drift import ErrorDriftMonitor
 from operators.featurize import FeatureSpec, Featurizer
 from operators.label_delay import LabelDelay
 from operators.label_join import LabelJoin
-from operators.records import Batch
+from operators.records import Batch, FeatureBlock
 
 __all__ = ["build_dataflow", "SummarySink"]
 
@@ -61,7 +61,8 @@ class _FeatureStep:
         self.featurizer = featurizer
 
     def update(self, batch: Batch) -> list[Batch]:
-        block = self.featurizer.update([e.fields for e in batch.events])
+        names, matrix = self.featurizer.update([e.fields for e in batch.events])
+        block = FeatureBlock(names, matrix, self.featurizer.sparse)
         return [replace(batch, features=block)]
 
 
@@ -135,9 +136,11 @@ def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
     """The main job for ``cfg``; the run summary is written to ``summary_path`` at the end."""
     flow = Dataflow(cfg.job.name)
     raw = op.input("source", flow, _source(cfg))
+    f = cfg.features
     decoder = Decoder(
-        cfg.features.numeric,
-        cfg.features.categorical,
+        f.numeric,
+        f.categorical,
+        f.required,
         cfg.schema.id_field,
         cfg.schema.time_field,
         cfg.schema.label_field,
@@ -148,10 +151,20 @@ def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
     if cfg.source.label_delay:
         batches = stateful_step("label_delay", batches, lambda: LabelDelay(cfg.source.label_delay))
     spec = FeatureSpec(
-        cfg.features.numeric,
-        cfg.features.categorical,
-        cfg.features.scaling,
-        cfg.features.max_categories,
+        numeric=f.numeric,
+        categorical=f.categorical,
+        impute=f.impute,
+        impute_default=f.impute_default,
+        fill_value=f.fill_value,
+        scaler=f.scaler,
+        clip=f.clip,
+        bins=f.bins,
+        max_categories=f.max_categories,
+        min_count=f.min_count,
+        hash_width=f.hash_width,
+        numeric_indicator=f.numeric_indicator,
+        categorical_indicator=f.categorical_indicator,
+        seed=cfg.job.seed,
     )
     featured = stateful_step("featurize", batches, lambda: _FeatureStep(Featurizer(spec)))
     learned = stateful_step("learn", featured, lambda: _learn_serve(cfg))

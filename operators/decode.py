@@ -3,8 +3,8 @@
 No record can crash the job: anything that does not decode, misses its id or a required
 feature, has the wrong type, or carries a number that is not finite becomes a
 :class:`~operators.records.DeadLetter` with the reason, its source position and its raw bytes.
-Unknown fields are ignored. A missing categorical value is not an error: it is the category
-``"__missing__"``.
+Unknown fields are ignored. A missing feature (absent or null) is not an error unless the
+feature is ``required``: it reaches the featurizer as None, to be imputed.
 
 Each dead letter has a ``kind``: ``malformed_json``, ``not_an_object``, ``missing_id``,
 ``missing_feature``, ``wrong_type``, ``not_finite`` or ``null_label``.
@@ -14,7 +14,7 @@ record's position (e.g. ``"events/0@17"``), the source timestamp, and the value 
 as a mapping of typed values (synthetic streams), or as a mapping of strings (CSV rows, where
 numbers are parsed from text).
 
->>> d = Decoder(numeric=("x",), categorical=("c",))
+>>> d = Decoder(numeric=("x",), categorical=("c",), required=("x",))
 >>> ev, lab, dead = d.decode([("events", "t/0@0", 7, b'{"id": 1, "x": 2, "c": "a", "label": true}'),
 ...                           ("events", "t/0@1", 8, b'{"id": 2, "x": "2"}')])
 >>> ev[0].id, ev[0].fields, lab[0].y, dead[0].kind, dead[0].reason
@@ -31,10 +31,9 @@ import orjson
 
 from operators.records import DeadLetter, Event, Label
 
-__all__ = ["Decoder", "RawRecord", "MISSING"]
+__all__ = ["Decoder", "RawRecord"]
 
 RawRecord = tuple[str, str, int, Any]
-MISSING = "__missing__"
 
 
 class _Invalid(Exception):
@@ -47,9 +46,11 @@ class Decoder:
     """Turn raw records into events, labels and dead letters.
 
     Args:
-        numeric: required numeric features.
-        categorical: categorical features (missing ones become ``"__missing__"``).
-        id_field: the field holding the event id (string or integer).
+        numeric: numeric features.
+        categorical: categorical features.
+        required: features whose absence makes the record a dead letter.
+        id_field: the field holding the event id (string or integer); empty: the record's
+            source position is its id (files without an id column).
         time_field: the field holding event time in ms; absent or empty: the source timestamp.
         label_field: the field holding the label, inline in events or in label records.
         task: ``"classification"`` (labels: string, integer or boolean) or ``"regression"``
@@ -61,6 +62,7 @@ class Decoder:
         self,
         numeric: Sequence[str] = (),
         categorical: Sequence[str] = (),
+        required: Sequence[str] = (),
         id_field: str = "id",
         time_field: str = "ts",
         label_field: str = "label",
@@ -69,6 +71,7 @@ class Decoder:
     ) -> None:
         self.numeric = tuple(numeric)
         self.categorical = tuple(categorical)
+        self.required = frozenset(required)
         self.id_field = id_field
         self.time_field = time_field
         self.label_field = label_field
@@ -84,7 +87,7 @@ class Decoder:
         for role, source, ts_ms, value in records:
             try:
                 obj = self._object(value)
-                event_id = self._id(obj)
+                event_id = self._id(obj, source)
                 ts = self._time(obj, ts_ms)
                 if role == "events":
                     events.append(Event(event_id, ts, self._fields(obj), source))
@@ -106,7 +109,9 @@ class Decoder:
             raise _Invalid("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
         return obj
 
-    def _id(self, obj: Mapping[str, Any]) -> str:
+    def _id(self, obj: Mapping[str, Any], source: str) -> str:
+        if not self.id_field:
+            return source
         v = obj.get(self.id_field)
         if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
             raise _Invalid(
@@ -124,13 +129,15 @@ class Decoder:
         fields: dict[str, Any] = {}
         text = self.numbers_from_text
         for name in self.numeric:
-            if name not in obj or obj[name] is None or obj[name] == "":
-                raise _Invalid("missing_feature", f"missing required feature {name!r}")
-            fields[name] = _number(f"feature {name!r}", obj[name], text)
+            v = obj.get(name)
+            if v is None or v == "":
+                fields[name] = self._missing(name)
+            else:
+                fields[name] = _number(f"feature {name!r}", v, text)
         for name in self.categorical:
             v = obj.get(name)
             if v is None or v == "":
-                fields[name] = MISSING
+                fields[name] = self._missing(name)
             elif isinstance(v, (str, int, float, bool)):
                 fields[name] = str(v)
             else:
@@ -138,6 +145,11 @@ class Decoder:
                     "wrong_type", f"feature {name!r}: expected a category (string or number)"
                 )
         return fields
+
+    def _missing(self, name: str) -> None:
+        if name in self.required:
+            raise _Invalid("missing_feature", f"missing required feature {name!r}")
+        return None
 
     def _label(self, obj: Mapping[str, Any]) -> Any:
         v = obj.get(self.label_field)

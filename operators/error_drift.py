@@ -58,7 +58,11 @@ class ErrorDriftMonitor:
         self.detector = detector
         self.params = dict(params or {})
         if detector == "page_hinkley":
-            self.params.setdefault("mode", "up")
+            self.params.setdefault("mode", "up")  # a rise in errors, not a fall
+        if detector in ("ddm", "eddm"):
+            # River's default (30) estimates the minimum error from too few values and fires
+            # on stationary streams; 1000 values pin it down.
+            self.params.setdefault("warm_start", 1000)
         self.warmup = warmup
         self._detectors = {s: DETECTORS[detector](**self.params) for s in self.streams}
         self._seen = dict.fromkeys(self.streams, 0)
@@ -104,7 +108,9 @@ class ErrorDriftMonitor:
                         "end_position": int(positions[i]),
                         "end_ts_ms": int(ts_ms[i]),
                     },
-                    "severity": "critical" if after - before >= 0.1 else "warning",
+                    "severity": "warning"
+                    if after is not None and after - before < 0.1
+                    else "critical",
                 }
             )
         self._seen[stream] = seen

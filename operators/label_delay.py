@@ -1,11 +1,12 @@
 """Hold inline labels back by a number of events, to replay a stream with late labels.
 
-The label of the i-th event is released in the batch that carries event ``i + delay`` (or at
-the end of input), so it reaches the learner after the model has predicted ``delay`` more
-events: the delayed-label setting of River's ``progressive_val_score(..., delay=d)``.
+The label of event ``i`` is learned just before event ``i + delay`` is predicted (or at the end
+of input): it is released with the batch that carries event ``i + delay - 1``, after that
+batch's predictions. This is the convention of River's ``progressive_val_score(delay=d)``, so
+``delay`` 0 and 1 both mean that a label is learned right after its own event.
 
 >>> from operators.records import Batch, Event, Label
->>> d = LabelDelay(1)
+>>> d = LabelDelay(2)
 >>> b = lambda i: Batch(events=(Event(str(i), i, {}),), labels=(Label(str(i), i, i % 2),))
 >>> [[lab.id for lab in out.labels] for out in d.update(b(0)) + d.update(b(1))]
 [[], ['0']]
@@ -38,7 +39,8 @@ class LabelDelay:
         index = {e.id: self.seen + i for i, e in enumerate(batch.events)}
         self.seen += len(batch.events)
         for label in batch.labels:
-            self._held.append((index.get(label.id, self.seen - 1) + self.delay, label))
+            at = index.get(label.id, self.seen - 1) + max(self.delay - 1, 0)
+            self._held.append((at, label))
         released = []
         while self._held and self._held[0][0] < self.seen:
             released.append(self._held.popleft()[1])
