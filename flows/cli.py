@@ -1,4 +1,4 @@
-"""The ``riverbed`` command line: ``demo``, ``run CONFIG``, ``broker``."""
+"""The ``riverbed`` command line: ``demo``, ``run CONFIG``, ``broker``, ``models list DIR``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from flows.broker import BrokerError, EmbeddedBroker
 from flows.config import ConfigError, load
 from flows.sources import SourceError
+from online_models.errors import ModelError
 
 __all__ = ["main"]
 
@@ -49,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Run noida-db as a Kafka broker on 127.0.0.1 until interrupted; print its "
         "address.",
     )
+    models = sub.add_parser(
+        "models",
+        help="inspect model checkpoint files",
+        description="Model checkpoints are versioned files written by a job with "
+        "[model_checkpoints] directory set; a new job can warm-start from them.",
+    )
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    listing = models_sub.add_parser("list", help="list the checkpoints in a directory")
+    listing.add_argument("directory", help="a model checkpoint directory")
+
     broker.add_argument("--port", type=int, default=9092, help="port (9092)")
     broker.add_argument("--data-dir", help="data directory (a temporary one by default)")
     return p
@@ -67,9 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             summary = run_job(load(args.config), args.summary)
             print(format_summary(summary))
+        elif args.command == "models":
+            from online_models.checkpoints import format_table, list_checkpoints
+
+            print(format_table(list_checkpoints(args.directory)))
         else:
             return _broker(args.port, args.data_dir)
-    except ConfigError as exc:
+    except (ConfigError, ModelError) as exc:
         print(f"riverbed: {exc}", file=sys.stderr)
         return 2
     except (SourceError, BrokerError) as exc:

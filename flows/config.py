@@ -32,7 +32,11 @@ from typing import Any
 
 import tomllib
 
+from online_models.deployment import DEPLOYMENTS, make_deployment
 from online_models.errors import ModelError
+from online_models.imbalance import SAMPLERS
+from online_models.latency import LatencyBudget
+from online_models.policies import POLICIES, make_policy
 from online_models.registry import resolve
 from operators.error_drift import DETECTORS
 from operators.featurize import SCALERS
@@ -99,6 +103,7 @@ class SchemaConfig:
     id_field: str = "id"
     time_field: str = "ts"
     label_field: str = "label"
+    weight_field: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,12 +142,48 @@ class ModelConfig:
     name: str
     estimator: str
     params: dict[str, Any] = field(default_factory=dict)
+    class_weights: bool = False
+    sampler: str = ""
+    sampler_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SelectionConfig:
     policy: str = "epsilon_greedy"
-    epsilon: float = 0.1
+    feedback: str = "full"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    mode: str = "bandit"
+    key_field: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    budget_ms: float = 0.0
+    fallback: str = ""
+    cost_per_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    window: int = 1000
+    pos_label: Any = True
+    slices: tuple[str, ...] = ()
+    max_slices: int = 50
+    top_k: int = 0
+    monitor_window: int = 1000
+
+
+@dataclass(frozen=True)
+class ModelCheckpointConfig:
+    directory: str = ""
+    every_events: int = 0
+    every_s: float = 0.0
+    warm_start: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,8 +217,12 @@ class Config:
     labels: LabelsConfig
     models: tuple[ModelConfig, ...]
     selection: SelectionConfig
+    deployment: DeploymentConfig
+    latency: LatencyConfig
+    metrics: MetricsConfig
     drift: DriftConfig
     checkpoint: CheckpointConfig
+    model_checkpoints: ModelCheckpointConfig
     sinks: dict[str, SinkConfig]
 
 
@@ -226,6 +271,11 @@ def _strategies(v: Any) -> str | None:
     return None if ok else f"a table of field = strategy, strategies: {', '.join(STRATEGIES)}"
 
 
+def _label(v: Any) -> str | None:
+    ok = isinstance(v, (str, int, bool))
+    return None if ok else "a class label (string, integer or boolean)"
+
+
 def _one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         return None if v in choices else f"one of {', '.join(choices)}"
@@ -262,7 +312,10 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
             "label_delay": _int(0),
         },
     ),
-    "schema": (SchemaConfig, {"id_field": _str, "time_field": _str, "label_field": _name}),
+    "schema": (
+        SchemaConfig,
+        {"id_field": _str, "time_field": _str, "label_field": _name, "weight_field": _str},
+    ),
     "features": (
         FeaturesConfig,
         {
@@ -289,7 +342,34 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
     ),
     "selection": (
         SelectionConfig,
-        {"policy": _one_of("epsilon_greedy"), "epsilon": _num(0, 1)},
+        {
+            "policy": _one_of(*POLICIES),
+            "feedback": _one_of("full", "bandit"),
+            "params": _table,
+        },
+    ),
+    "deployment": (
+        DeploymentConfig,
+        {"mode": _one_of("bandit", *DEPLOYMENTS), "key_field": _str, "params": _table},
+    ),
+    "latency": (
+        LatencyConfig,
+        {"budget_ms": _num(0), "fallback": _str, "cost_per_ms": _num(0)},
+    ),
+    "metrics": (
+        MetricsConfig,
+        {
+            "window": _int(1),
+            "pos_label": _label,
+            "slices": _names,
+            "max_slices": _int(1),
+            "top_k": _int(0),
+            "monitor_window": _int(1),
+        },
+    ),
+    "model_checkpoints": (
+        ModelCheckpointConfig,
+        {"directory": _str, "every_events": _int(0), "every_s": _num(0), "warm_start": _str},
     ),
     "drift": (
         DriftConfig,
@@ -301,6 +381,9 @@ _MODEL_KEYS: dict[str, Callable[[Any], str | None]] = {
     "name": _name,
     "estimator": _name,
     "params": _table,
+    "class_weights": _bool,
+    "sampler": _one_of("", *SAMPLERS),
+    "sampler_params": _table,
 }
 _SINK_KEYS: dict[str, Callable[[Any], str | None]] = {
     "kind": _one_of("jsonl", "kafka", "stdout", "none"),
@@ -352,6 +435,8 @@ def parse(raw: dict[str, Any]) -> Config:
     models = _parse_models(raw.get("models"), errors)
     sinks = _parse_sinks(raw.get("sinks", {}), errors)
     _cross_checks(sections, sinks, errors)
+    if models:
+        _model_side_checks(sections, [m.name for m in models], errors)
     if errors:
         n = len(errors)
         lines = "\n".join(f"  - {e}" for e in sorted(errors))
@@ -432,6 +517,31 @@ def _cross_checks(
     uses_constant = "constant" in (features.impute_default, *features.impute.values())
     if uses_constant and features.fill_value is None:
         errors.append("features.fill_value: required when a field uses the 'constant' strategy")
+
+
+def _model_side_checks(sections: dict[str, Any], names: list[str], errors: list[str]) -> None:
+    """Build the policy, deployment and latency budget once, so their own checks name keys."""
+    selection: SelectionConfig = sections["selection"]
+    deployment: DeploymentConfig = sections["deployment"]
+    latency: LatencyConfig = sections["latency"]
+    attempts: list[Callable[[], Any]] = [
+        lambda: make_policy(selection.policy, names, 0, **selection.params)
+    ]
+    if deployment.mode != "bandit":
+        attempts.append(lambda: make_deployment(deployment.mode, names, **deployment.params))
+    elif deployment.params:
+        errors.append("deployment.params: the bandit mode takes its settings from [selection]")
+    if latency.budget_ms:
+        attempts.append(
+            lambda: LatencyBudget(names, latency.budget_ms, latency.fallback or names[0])
+        )
+    for attempt in attempts:
+        try:
+            attempt()
+        except ModelError as exc:
+            errors.append(str(exc))
+        except TypeError as exc:
+            errors.append(f"bad setting: {exc}")
 
 
 def load(path: str | Path) -> Config:

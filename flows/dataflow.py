@@ -24,12 +24,15 @@ from bytewax.inputs import Source
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.config import SINK_NAMES, Config, SinkConfig
-from flows.learn_serve import LearnServe
+from flows.learn_serve import LearnServe, ModelCheckpointing, Serving
 from flows.report import RunReport
 from flows.sinks import JsonlFileSink, KafkaSink, StdoutSink, dumps
 from flows.sources import FileSource, KafkaSource, RawBatch, SyntheticSource
+from online_models import checkpoints
+from online_models.deployment import make_deployment
+from online_models.latency import LatencyBudget
 from online_models.learner import Learner
-from online_models.policies import EpsilonGreedy
+from online_models.policies import make_policy
 from operators.adapter import stateful_step
 from operators.decode import Decoder
 from operators.error_drift import ErrorDriftMonitor
@@ -38,7 +41,7 @@ from operators.label_delay import LabelDelay
 from operators.label_join import LabelJoin
 from operators.records import Batch, FeatureBlock
 
-__all__ = ["build_dataflow", "SummarySink"]
+__all__ = ["build_dataflow", "learn_serve", "feature_schema", "SummarySink"]
 
 
 class _Decode:
@@ -55,7 +58,8 @@ class _Decode:
 
 
 class _FeatureStep:
-    """Attach the featurizer's output to each batch."""
+    """Attach the featurizer's output to each batch (and the featurizer itself, which the learn
+    step saves with model checkpoints; both steps run in one worker, so this is a reference)."""
 
     def __init__(self, featurizer: Featurizer) -> None:
         self.featurizer = featurizer
@@ -63,7 +67,16 @@ class _FeatureStep:
     def update(self, batch: Batch) -> list[Batch]:
         names, matrix = self.featurizer.update([e.fields for e in batch.events])
         block = FeatureBlock(names, matrix, self.featurizer.sparse)
-        return [replace(batch, features=block)]
+        report = {**batch.report, "featurizer": self.featurizer}
+        return [replace(batch, features=block, report=report)]
+
+
+def _featurizer(cfg: Config, spec: FeatureSpec) -> Featurizer:
+    """A fresh featurizer, or the one saved with the warm start's newest model checkpoint."""
+    warm = cfg.model_checkpoints.warm_start
+    found = checkpoints.latest(warm, cfg.models[0].name) if warm else None
+    saved = checkpoints.load_features(found) if found is not None else None
+    return saved if isinstance(saved, Featurizer) else Featurizer(spec)
 
 
 class SummarySink(DynamicSink[dict[str, Any]]):
@@ -120,15 +133,78 @@ def _sink(name: str, sink: SinkConfig, up: Stream[Any]) -> None:
         op.output(name, records, StdoutSink())
 
 
-def _learn_serve(cfg: Config) -> LearnServe:
-    learners = [Learner(m.name, m.estimator, m.params, cfg.job.task) for m in cfg.models]
+def feature_schema(cfg: Config) -> dict[str, Any]:
+    """What decides the feature columns a model is trained on (hashed into checkpoints)."""
+    f = cfg.features
+    return {
+        "numeric": f.numeric,
+        "categorical": f.categorical,
+        "scaler": f.scaler,
+        "max_categories": f.max_categories,
+        "hash_width": f.hash_width,
+        "numeric_indicator": f.numeric_indicator,
+        "categorical_indicator": f.categorical_indicator,
+    }
+
+
+def _learners(cfg: Config, schema_hash: str) -> list[Learner]:
+    """The candidate models: fresh, or warm-started from the newest model checkpoints."""
+    warm = cfg.model_checkpoints.warm_start
+    pos_label = cfg.metrics.pos_label
+    learners = []
+    for m in cfg.models:
+        found = checkpoints.latest(warm, m.name) if warm else None
+        if found is not None:
+            learners.append(checkpoints.load(found, schema_hash))
+            continue
+        learners.append(
+            Learner(
+                m.name,
+                m.estimator,
+                m.params,
+                cfg.job.task,
+                window=cfg.metrics.window,
+                pos_label=pos_label,
+                class_weights=m.class_weights,
+                sampler=m.sampler or None,
+                sampler_params=m.sampler_params,
+            )
+        )
+    return learners
+
+
+def learn_serve(cfg: Config, frozen: bool = False) -> LearnServe:
+    """The learn-and-serve step of ``cfg`` (raises ModelError for a bad warm start)."""
     names = [m.name for m in cfg.models]
+    sel, dep, lat, met = cfg.selection, cfg.deployment, cfg.latency, cfg.metrics
+    schema_hash = checkpoints.feature_schema_hash(feature_schema(cfg))
+    serving = Serving(
+        make_policy(sel.policy, names, cfg.job.seed, **sel.params),
+        sel.feedback,
+        None if dep.mode == "bandit" else make_deployment(dep.mode, names, **dep.params),
+        dep.key_field,
+        LatencyBudget(names, lat.budget_ms, lat.fallback or names[0], cost_per_ms=lat.cost_per_ms)
+        if lat.budget_ms
+        else None,
+    )
+    mc = cfg.model_checkpoints
     return LearnServe(
-        learners,
-        EpsilonGreedy(names, cfg.selection.epsilon, cfg.job.seed),
+        _learners(cfg, schema_hash),
+        serving,
         LabelJoin(cfg.labels.ttl_ms, cfg.labels.early_ttl_ms, cfg.labels.max_pending),
         ErrorDriftMonitor(names, cfg.drift.detector, cfg.drift.params, cfg.drift.warmup),
         cfg.job.task,
+        window=met.window,
+        pos_label=met.pos_label,
+        slices=met.slices,
+        max_slices=met.max_slices,
+        top_k=met.top_k,
+        monitor_window=met.monitor_window,
+        weight_field=cfg.schema.weight_field,
+        frozen=frozen,
+        model_checkpoints=ModelCheckpointing(mc.directory, schema_hash, mc.every_events, mc.every_s)
+        if mc.directory
+        else None,
     )
 
 
@@ -146,6 +222,8 @@ def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
         cfg.schema.label_field,
         cfg.job.task,
         numbers_from_text=cfg.source.kind == "file" and cfg.source.format == "csv",
+        meta=tuple(dict.fromkeys(filter(None, [*cfg.metrics.slices, cfg.deployment.key_field]))),
+        weight_field=cfg.schema.weight_field,
     )
     batches = op.map("decode", raw, _Decode(decoder))
     if cfg.source.label_delay:
@@ -166,8 +244,9 @@ def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
         categorical_indicator=f.categorical_indicator,
         seed=cfg.job.seed,
     )
-    featured = stateful_step("featurize", batches, lambda: _FeatureStep(Featurizer(spec)))
-    learned = stateful_step("learn", featured, lambda: _learn_serve(cfg))
+    featured = stateful_step("featurize", batches, lambda: _FeatureStep(_featurizer(cfg, spec)))
+    fresh = learn_serve(cfg)  # built now, so a bad warm start fails before the job starts
+    learned = stateful_step("learn", featured, lambda: fresh)
     for name in SINK_NAMES:
         _sink(name, cfg.sinks[name], learned)
     checkpoint = {"directory": cfg.checkpoint.directory or None}

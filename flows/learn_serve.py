@@ -2,33 +2,90 @@
 
 For each batch, in this order:
 
-1. every new event is predicted by every model on its features, the selection policy picks
-   the model whose prediction is served, and the prediction is emitted; the features and all
-   predictions are frozen in the label join to wait for the label;
-2. the batch's labels are joined with the predictions waiting for them; each joined example
-   scores every model's frozen prediction (prequential metric), rewards the policy (full
-   feedback: a label reveals every candidate's reward), feeds each model's error stream to the
-   drift monitor, and finally each model learns the frozen features with the label.
+1. **predict and serve**: every new event is predicted by every model (with class
+   probabilities for a classifier); the serving rule picks whose prediction is served: the
+   selection policy (``deployment.mode = "bandit"``) or a deployment mode (shadow, champion /
+   challenger, canary), then the latency budget swaps a model that was too slow on this batch
+   for the fallback. The prediction is emitted, and the features, every model's prediction and
+   the serving decision are frozen in the label join to wait for the label;
+2. **join, score, reward, learn**: the batch's labels are joined with the predictions waiting
+   for them. Each joined example scores every model's frozen prediction (prequential metrics,
+   cumulative and rolling), the served prediction (overall and per slice), rewards the policy
+   (``full`` feedback: every model's reward; ``bandit``: only the served model's, weighted by
+   the probability it had), feeds the deployment mode and each model's error stream (drift),
+   and finally each model learns the frozen features with the label (not with ``frozen``).
 
 So within a batch, predictions always come before any of the batch's labels are learned.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from river import metrics
 
+from online_models import checkpoints
+from online_models.deployment import Deployment
+from online_models.feedback_monitor import FeedbackMonitor
+from online_models.latency import LatencyBudget
 from online_models.learner import Learner
-from online_models.policies import EpsilonGreedy
+from online_models.metrics import ClassificationMetrics, RegressionMetrics, SlicedMetrics
+from online_models.policies import Policy
 from operators.error_drift import ErrorDriftMonitor
 from operators.label_join import LabelJoin
 from operators.records import Batch
 
-__all__ = ["LearnServe"]
+__all__ = ["LearnServe", "Serving", "ModelCheckpointing"]
+
+
+@dataclass
+class Serving:
+    """Who serves: the policy (bandit mode) or a deployment mode; and how rewards flow back.
+
+    Attributes:
+        policy: the selection policy (serves in bandit mode; learns in every mode).
+        feedback: ``"full"`` (a label reveals every model's reward) or ``"bandit"``.
+        deployment: the deployment mode, or None for bandit mode.
+        key_field: the event field whose hash routes a canary (the event id when empty).
+        latency: the latency budget, or None.
+    """
+
+    policy: Policy
+    feedback: str = "full"
+    deployment: Deployment | None = None
+    key_field: str = ""
+    latency: LatencyBudget | None = None
+
+
+@dataclass
+class ModelCheckpointing:
+    """Write each model to a versioned checkpoint file every N events or T seconds."""
+
+    directory: str
+    schema_hash: str
+    every_events: int = 0
+    every_s: float = 0.0
+    last_events: int = 0
+    last_time: float = 0.0
+    written: int = 0
+
+    def due(self, events: int) -> bool:
+        if self.every_events and events - self.last_events >= self.every_events:
+            return True
+        return bool(self.every_s) and time.time() - self.last_time >= self.every_s
+
+    def write(
+        self, learners: Sequence[Learner], events: int, extra: dict[str, Any], features: Any
+    ) -> None:
+        for learner in learners:
+            checkpoints.save(
+                self.directory, learner, extra, schema_hash=self.schema_hash, features=features
+            )
+        self.last_events, self.last_time = events, time.time()
+        self.written += 1
 
 
 class LearnServe:
@@ -36,99 +93,244 @@ class LearnServe:
 
     Args:
         learners: the candidate models.
-        policy: chooses the served model per event.
+        serving: the serving rule and the reward feedback.
         join: the delayed-label join.
         drift: the error-stream drift monitor (one detector per model).
         task: ``"classification"`` or ``"regression"``.
+        window: events in the rolling window of the served metrics.
+        pos_label: the positive class of binary metrics (None: multiclass).
+        slices: event fields the served metrics are also computed per value of.
+        max_slices: the most values per slice field with their own metrics.
+        top_k: emit the ``top_k`` most probable classes with each prediction (0: none).
+        monitor_window: events behind the feedback-loop monitor's figures.
+        weight_field: the event field of importance weights passed to the learners.
+        frozen: predict and score only; never learn (batch prediction with fixed models).
+        model_checkpoints: periodic model checkpoint files, or None.
     """
 
     def __init__(
         self,
         learners: Sequence[Learner],
-        policy: EpsilonGreedy,
+        serving: Serving,
         join: LabelJoin,
         drift: ErrorDriftMonitor,
         task: str = "classification",
+        *,
+        window: int = 1000,
+        pos_label: Any = True,
+        slices: Sequence[str] = (),
+        max_slices: int = 50,
+        top_k: int = 0,
+        monitor_window: int = 1000,
+        weight_field: str = "",
+        frozen: bool = False,
+        model_checkpoints: ModelCheckpointing | None = None,
     ) -> None:
         self.learners = list(learners)
-        self.policy = policy
+        self.serving = serving
         self.join = join
         self.drift = drift
         self.task = task
+        self.top_k = top_k
+        self.weight_field = weight_field
+        self.frozen = frozen
+        self.model_checkpoints = model_checkpoints
         self.position = 0  # events predicted so far: the position of alerts
-        self.served_metric: metrics.base.Metric = (
-            metrics.Accuracy() if task == "classification" else metrics.MAE()
-        )
         self.labels_joined = 0
+        self.names: tuple[str, ...] = ()
+        self._featurizer: Any = None  # the feature step's state, saved with model checkpoints
+        self.served_metrics: ClassificationMetrics | RegressionMetrics = (
+            ClassificationMetrics(window, pos_label)
+            if task == "classification"
+            else RegressionMetrics(window)
+        )
+        options: dict[str, Any] = {"window": window}
+        if task == "classification":
+            options["pos_label"] = pos_label
+        self.sliced = SlicedMetrics(slices, task, max_slices, **options) if slices else None
+        # Diversity of served predictions: class labels only (a regressor's are numbers).
+        arms = [m.name for m in self.learners]
+        self.monitor = FeedbackMonitor(arms, monitor_window) if task == "classification" else None
+        self.chosen = np.zeros(len(self.learners), dtype=np.int64)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The featurizer is the feature step's state (in its own snapshot): not pickled twice.
+        return {k: v for k, v in self.__dict__.items() if k != "_featurizer"} | {
+            "_featurizer": None
+        }
+
+    # --- the step ---------------------------------------------------------------------------
 
     def update(self, batch: Batch) -> list[Batch]:
+        self._featurizer = batch.report.get("featurizer", self._featurizer)
         predictions, early = self._predict(batch)
         labels = batch.labels
         joined = early + self.join.add_labels(
             [lab.id for lab in labels], [lab.ts_ms for lab in labels], [lab.y for lab in labels]
         )
         alerts = self._learn(joined) if joined else []
+        if self.model_checkpoints is not None and not self.frozen:
+            if self.model_checkpoints.due(self.labels_joined):
+                self._checkpoint()
         outputs = dict(batch.outputs)
         outputs["predictions"] = predictions
         outputs["alerts"] = outputs.get("alerts", []) + alerts
-        return [replace(batch, outputs=outputs, report={**batch.report, "learn": self.summary()})]
+        report = {k: v for k, v in batch.report.items() if k != "featurizer"}
+        report["learn"] = self.summary()
+        return [replace(batch, outputs=outputs, report=report)]
+
+    def on_eof(self) -> list[Batch]:
+        mc = self.model_checkpoints
+        if (
+            mc is not None
+            and not self.frozen
+            and (not mc.written or mc.last_events != self.labels_joined)
+        ):
+            self._checkpoint()
+        return []
+
+    def _checkpoint(self) -> None:
+        assert self.model_checkpoints is not None
+        extra = {"position": self.position, "labels_joined": self.labels_joined}
+        self.model_checkpoints.write(self.learners, self.labels_joined, extra, self._featurizer)
+
+    # --- predict and serve ------------------------------------------------------------------
 
     def _predict(self, batch: Batch) -> tuple[list[dict[str, Any]], list[tuple[str, Any, Any]]]:
         events = batch.events
         if not events:
             return [], []
         assert batch.features is not None, "learn step needs the featurizer's output"
-        fresh = [i for i, e in enumerate(events) if not self.join.is_duplicate(e.id)]
         seen: set[str] = set()
-        keep = [i for i in fresh if not (events[i].id in seen or seen.add(events[i].id))]
-        all_xs = batch.features.dicts()
-        xs = [all_xs[i] for i in keep]
-        preds = [learner.predict(xs) for learner in self.learners]
-        arms = self.policy.choose(len(keep))
+        keep = []
+        for i, e in enumerate(events):
+            if not (self.join.is_duplicate(e.id) or e.id in seen):
+                seen.add(e.id)
+                keep.append(i)
+        block = batch.features
+        self.names = block.names
+        X = block.matrix[keep]
+        dicts = block.dicts()
+        xs = [dicts[i] for i in keep]
+        preds, probas, ms = [], [], []
+        for learner in self.learners:
+            started = time.perf_counter()
+            p, pr = learner.predict_batch(xs, X, self.names)
+            ms.append((time.perf_counter() - started) * 1000.0)
+            preds.append(p)
+            probas.append(pr)
+        kept = [events[i] for i in keep]
+        arms, probs = self._route(kept, np.array(ms))
         records, payloads = [], []
-        for j, i in enumerate(keep):
-            e = events[i]
+        served_preds = []
+        for j, e in enumerate(kept):
             arm = int(arms[j])
             per_model = tuple(p[j] for p in preds)
+            per_proba = tuple(None if pr is None else pr[j] for pr in probas)
             self.position += 1
-            payloads.append((xs[j], per_model, arm, self.position, e.ts_ms))
-            records.append(
-                {
-                    "id": e.id,
-                    "ts_ms": e.ts_ms,
-                    "source": e.source,
-                    "model": self.learners[arm].name,
-                    "prediction": per_model[arm],
-                    "predictions": {m.name: p for m, p in zip(self.learners, per_model)},
-                }
-            )
-        early = self.join.add_events(
-            [events[i].id for i in keep], [events[i].ts_ms for i in keep], payloads
-        )
+            prob = None if probs is None else float(probs[j])
+            payloads.append((xs[j], X[j], per_model, per_proba, arm, prob, self.position, e))
+            served_preds.append(per_model[arm])
+            record = {
+                "id": e.id,
+                "ts_ms": e.ts_ms,
+                "source": e.source,
+                "model": self.learners[arm].name,
+                "prediction": per_model[arm],
+                "predictions": {m.name: p for m, p in zip(self.learners, per_model)},
+            }
+            if self.top_k and per_proba[arm] is not None:
+                top = sorted(per_proba[arm].items(), key=lambda kv: -kv[1])[: self.top_k]
+                record["top_k"] = [[c, p] for c, p in top]
+            records.append(record)
+        self.chosen += np.bincount(arms, minlength=len(self.learners))
+        if self.monitor is not None:
+            self.monitor.update(arms, served_preds)
+        early = self.join.add_events([e.id for e in kept], [e.ts_ms for e in kept], payloads)
         return records, early
 
+    def _route(self, events: Sequence[Any], batch_ms: np.ndarray) -> tuple[np.ndarray, Any]:
+        s = self.serving
+        probs = None
+        if s.deployment is None:
+            arms = s.policy.choose(len(events))
+            probs = s.policy.last_probs
+        else:
+            key = s.key_field
+            keys = [str(e.meta.get(key)) if key else e.id for e in events]
+            arms = s.deployment.route(keys)
+        if s.latency is not None:
+            s.latency.observe(batch_ms, len(events))
+            arms = s.latency.apply(arms)
+        return np.asarray(arms, dtype=np.int64), probs
+
+    # --- join, score, reward, learn ---------------------------------------------------------
+
     def _learn(self, joined: list[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
-        ids = [event_id for event_id, _, _ in joined]
+        payloads = [payload for _, payload, _ in joined]
         ys = [y for _, _, y in joined]
-        xs = [payload[0] for _, payload, _ in joined]
-        served_arms = [payload[2] for _, payload, _ in joined]
-        positions = [payload[3] for _, payload, _ in joined]
-        ts = [payload[4] for _, payload, _ in joined]
-        served = self.served_metric.update
-        alerts = []
-        for k, learner in enumerate(self.learners):
-            preds = [payload[1][k] for _, payload, _ in joined]
-            learner.score(ys, preds)
-            errors = [self._error(y, p) for y, p in zip(ys, preds)]
-            self.policy.update(np.full(len(ys), k), 1.0 - np.minimum(errors, 1.0))
+        ids = [event_id for event_id, _, _ in joined]
+        served = np.array([p[4] for p in payloads], dtype=np.int64)
+        positions = [p[6] for p in payloads]
+        events = [p[7] for p in payloads]
+        ts = [e.ts_ms for e in events]
+        n, k = len(joined), len(self.learners)
+        rewards = np.empty((n, k))
+        alerts: list[dict[str, Any]] = []
+        for m, learner in enumerate(self.learners):
+            preds = [p[2][m] for p in payloads]
+            probas = [p[3][m] for p in payloads] if self.task == "classification" else None
+            learner.score(ys, preds, probas)
+            errors = [self._error(y, pred) for y, pred in zip(ys, preds)]
+            rewards[:, m] = self._reward(errors)
             alerts.extend(self.drift.update(learner.name, errors, positions, ids, ts))
-        for (_, payload, y), arm in zip(joined, served_arms):
-            if payload[1][arm] is not None:
-                served(y, payload[1][arm])
-        for learner in self.learners:
-            learner.learn(xs, ys)
-        self.labels_joined += len(joined)
+        self._score_served(payloads, ys, served)
+        alerts.extend(self._feedback(served, rewards, payloads, positions))
+        if not self.frozen:
+            self._train(payloads, ys, events)
+        self.labels_joined += n
         return alerts
+
+    def _score_served(self, payloads: list[Any], ys: list[Any], served: np.ndarray) -> None:
+        preds = [p[2][a] for p, a in zip(payloads, served.tolist())]
+        probas = [p[3][a] for p, a in zip(payloads, served.tolist())]
+        keep = [i for i, pred in enumerate(preds) if pred is not None]
+        ys_k = [ys[i] for i in keep]
+        preds_k = [preds[i] for i in keep]
+        probas_k = [probas[i] for i in keep] if self.task == "classification" else None
+        self.served_metrics.update(ys_k, preds_k, probas_k)
+        if self.sliced is not None:
+            values = {f: [payloads[i][7].meta.get(f) for i in keep] for f in self.sliced.fields}
+            self.sliced.update(values, ys_k, preds_k, probas_k)
+
+    def _feedback(
+        self, served: np.ndarray, rewards: np.ndarray, payloads: list[Any], positions: list[int]
+    ) -> list[dict[str, Any]]:
+        s = self.serving
+        if s.latency is not None:
+            rewards = s.latency.penalize(rewards)
+        if s.feedback == "full":
+            s.policy.update_full(rewards)
+            seen = rewards
+        else:
+            own = rewards[np.arange(len(served)), served]
+            probs = [p[5] for p in payloads]
+            s.policy.update(served, own, None if None in probs else probs)
+            seen = np.full_like(rewards, np.nan)
+            seen[np.arange(len(served)), served] = own
+        if s.deployment is None:
+            return []
+        records = s.deployment.update(served, seen, positions)
+        return [dict(r, id=f"{r['kind']}/{r.get('position')}") for r in records]
+
+    def _train(self, payloads: list[Any], ys: list[Any], events: list[Any]) -> None:
+        weights = None
+        if self.weight_field:
+            weights = np.array([e.meta.get(self.weight_field, 1.0) for e in events])
+        xs = [p[0] for p in payloads]
+        X = np.vstack([p[1] for p in payloads])
+        for learner in self.learners:
+            learner.learn(xs, ys, X, self.names, weights)
 
     def _error(self, y: Any, pred: Any) -> float:
         if pred is None:
@@ -137,15 +339,42 @@ class LearnServe:
             return float(pred != y)
         return abs(float(y) - float(pred))
 
+    def _reward(self, errors: list[float]) -> np.ndarray:
+        e = np.asarray(errors, dtype=float)
+        if self.task == "classification":
+            return 1.0 - e
+        return -(e**2)
+
+    # --- report -----------------------------------------------------------------------------
+
     def summary(self) -> dict[str, Any]:
-        return {
+        served = self.served_metrics.report()
+        metric = "accuracy" if self.task == "classification" else "mae"
+        deployment, latency = self.serving.deployment, self.serving.latency
+        out: dict[str, Any] = {
             "predictions": self.position,
             "labels_joined": self.labels_joined,
             "served": {
-                "metric": "accuracy" if self.task == "classification" else "mae",
-                "value": self.served_metric.get(),
+                "metric": metric,
+                "value": served["cumulative"][metric],
+                "metrics": served,
             },
             "models": {m.name: m.summary() for m in self.learners},
-            "selection": self.policy.summary(),
+            "selection": {m.name: int(c) for m, c in zip(self.learners, self.chosen)},
+            "policy": self.serving.policy.summary(),
             "label_join": dict(self.join.counts, pending=len(self.join)),
         }
+        if self.monitor is not None:
+            out["feedback_loop"] = self.monitor.report()
+        if deployment is not None:
+            out["deployment"] = deployment.summary()
+        if latency is not None:
+            out["latency"] = latency.summary()
+        if self.sliced is not None:
+            out["slices"] = self.sliced.report()
+        if self.model_checkpoints is not None:
+            out["model_checkpoints"] = {
+                "directory": self.model_checkpoints.directory,
+                "written": self.model_checkpoints.written,
+            }
+        return out

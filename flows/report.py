@@ -28,6 +28,11 @@ __all__ = ["RunReport", "format_summary"]
 # Latency histogram: 700 log-spaced bins from 10 us to 100 s (2.3% relative resolution).
 _EDGES_MS = np.logspace(-2, 5, 701)
 _MAX_ALERTS = 1000
+# Sections of the learn step's report that the run summary carries as they are.
+_PASSED_ON = (
+    "label_join", "policy", "deployment", "latency", "feedback_loop", "slices",
+    "model_checkpoints",
+)  # fmt: skip
 
 
 class RunReport:
@@ -121,8 +126,8 @@ class RunReport:
             "labels_joined": learn.get("labels_joined", 0),
             "served": learn.get("served", {}),
             "models": models,
-            "selection": {name: s["chosen"] for name, s in learn.get("selection", {}).items()},
-            "label_join": learn.get("label_join", {}),
+            "selection": learn.get("selection", {}),
+            **{k: learn[k] for k in _PASSED_ON if k in learn},
             "drift": self.alerts,
             "drift_alerts": self.alerts_total,
             "throughput_eps": self.events_this_execution / elapsed if elapsed > 0 else 0.0,

@@ -44,6 +44,7 @@ __all__ = [
     "latest",
     "list_checkpoints",
     "load",
+    "load_features",
     "feature_schema_hash",
     "save",
 ]
@@ -104,6 +105,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     *,
     schema_hash: str,
+    features: Any = None,
 ) -> Path:
     """Write the next checkpoint of ``learner`` into ``directory`` (created if missing).
 
@@ -113,6 +115,9 @@ def save(
         metadata: extra JSON-able fields stored under ``"extra"`` (job id, source offsets...).
         schema_hash: hash of the feature schema the learner was trained on
             (:func:`feature_schema_hash`); :func:`load` checks it.
+        features: the state of the feature step the learner's inputs came from (scaler
+            statistics, vocabularies), saved beside it so that a warm-started job computes the
+            same features; :func:`load_features` reads it back.
 
     Returns:
         The path of the pickle file.
@@ -126,6 +131,9 @@ def save(
     version = max(_versions(folder, learner.name), default=0) + 1
     stem = f"{learner.name}-v{version:04d}"
     blob = pickle.dumps(learner, protocol=pickle.HIGHEST_PROTOCOL)
+    features_blob = None
+    if features is not None:
+        features_blob = pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL)
     now = time.time()
     meta = {
         "format": FORMAT,
@@ -142,9 +150,14 @@ def save(
         "saved_at_unix": now,
         "file": f"{stem}.pkl",
         "sha256": hashlib.sha256(blob).hexdigest(),
+        "features_sha256": None
+        if features_blob is None
+        else hashlib.sha256(features_blob).hexdigest(),
         "extra": dict(metadata or {}),
     }
     text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+    if features_blob is not None:
+        _write_atomic(folder / f"{stem}.features.pkl", features_blob)
     _write_atomic(folder / f"{stem}.pkl", blob)
     _write_atomic(folder / f"{stem}.json", text.encode())
     return folder / f"{stem}.pkl"
@@ -179,6 +192,19 @@ def list_checkpoints(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
             continue
         rows.append(meta | {"path": str(p.with_suffix(".pkl"))})
     return sorted(rows, key=lambda r: (r["model"], r["version"]))
+
+
+def load_features(path: str | os.PathLike[str]) -> Any:
+    """The feature-step state saved with a checkpoint (None if it has none), integrity checked."""
+    pkl = Path(path).with_suffix(".pkl")
+    meta = _read_meta(pkl.with_suffix(".json"))
+    digest = meta.get("features_sha256")
+    if digest is None:
+        return None
+    blob = pkl.with_suffix(".features.pkl").read_bytes()
+    if hashlib.sha256(blob).hexdigest() != digest:
+        raise ModelError(f"checkpoint {str(pkl)!r}: the feature state does not match its metadata")
+    return pickle.loads(blob)
 
 
 def latest(directory: str | os.PathLike[str], model_name: str) -> Path | None:

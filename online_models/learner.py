@@ -30,6 +30,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from river import base
 
 from online_models.errors import ModelError
 from online_models.imbalance import ClassWeights, wrap_sampler
@@ -155,6 +156,12 @@ class Learner:
             model = wrap_sampler(model, sampler, self.sampler_params)
         self.model = model
         self.vectorized = isinstance(model, BatchModel)
+        # River's default predict_one is the argmax of predict_proba_one: one call gives both.
+        self._label_from_proba = (
+            not self.vectorized
+            and task == "classification"
+            and type(model).predict_one is base.Classifier.predict_one
+        )
         self._takes_weight = self.vectorized or (
             "w" in inspect.signature(model.learn_one).parameters
         )
@@ -200,6 +207,27 @@ class Learner:
         classes = list(dict.fromkeys(c for d in dicts for c in d))
         P = np.array([[d.get(c, 0.0) for c in classes] for d in dicts], dtype=float)
         return classes, P.reshape(len(dicts), len(classes))
+
+    def predict_batch(
+        self,
+        xs: Dicts | None = None,
+        X: np.ndarray | None = None,
+        names: Sequence[Hashable] | None = None,
+    ) -> tuple[list[Any], list[dict[Any, float]] | None]:
+        """Predictions and, for a classifier, each event's class probabilities as a dict.
+
+        The prediction is exactly what :meth:`predict` gives (for River's default
+        ``predict_one``, the first most probable class of ``predict_proba_one``), computed
+        with one model call per event where the model allows it.
+        """
+        if self.task != "classification":
+            return self.predict(xs, X, names), None
+        if self._label_from_proba:
+            predict_proba_one = self.model.predict_proba_one
+            probas = [predict_proba_one(x) for x in _dicts(xs, X, names)]
+            return [max(p, key=p.get) if p else None for p in probas], probas
+        classes, P = self.predict_proba(xs, X, names)
+        return self.predict(xs, X, names), proba_dicts(classes, P)
 
     def score(
         self,

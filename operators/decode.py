@@ -56,6 +56,10 @@ class Decoder:
         task: ``"classification"`` (labels: string, integer or boolean) or ``"regression"``
             (labels: finite numbers).
         numbers_from_text: parse numbers from strings (CSV rows); JSON requires real numbers.
+        meta: other fields carried along with the event (slices, keys), as strings or numbers
+            (None when absent; nested values are turned into None).
+        weight_field: the field of per-event importance weights: a finite number >= 0
+            (1.0 when absent), carried in ``meta``.
     """
 
     def __init__(
@@ -68,6 +72,8 @@ class Decoder:
         label_field: str = "label",
         task: str = "classification",
         numbers_from_text: bool = False,
+        meta: Sequence[str] = (),
+        weight_field: str = "",
     ) -> None:
         self.numeric = tuple(numeric)
         self.categorical = tuple(categorical)
@@ -77,6 +83,8 @@ class Decoder:
         self.label_field = label_field
         self.task = task
         self.numbers_from_text = numbers_from_text
+        self.meta = tuple(meta)
+        self.weight_field = weight_field
 
     def decode(
         self, records: Sequence[RawRecord]
@@ -90,7 +98,8 @@ class Decoder:
                 event_id = self._id(obj, source)
                 ts = self._time(obj, ts_ms)
                 if role == "events":
-                    events.append(Event(event_id, ts, self._fields(obj), source))
+                    fields = self._fields(obj)
+                    events.append(Event(event_id, ts, fields, source, self._meta(obj)))
                 if self.label_field in obj or role == "labels":
                     labels.append(Label(event_id, ts, self._label(obj), source))
             except _Invalid as exc:
@@ -145,6 +154,25 @@ class Decoder:
                     "wrong_type", f"feature {name!r}: expected a category (string or number)"
                 )
         return fields
+
+    def _meta(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        meta = {}
+        for name in self.meta:
+            v = obj.get(name)
+            meta[name] = v if isinstance(v, (str, int, float, bool)) else None
+        if self.weight_field:
+            v = obj.get(self.weight_field)
+            w = (
+                1.0
+                if v is None
+                else _number(f"weight field {self.weight_field!r}", v, self.numbers_from_text)
+            )
+            if w < 0:
+                raise _Invalid(
+                    "wrong_type", f"weight field {self.weight_field!r}: expected >= 0, got {w}"
+                )
+            meta[self.weight_field] = w
+        return meta
 
     def _missing(self, name: str) -> None:
         if name in self.required:

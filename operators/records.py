@@ -29,12 +29,15 @@ class Event:
         ts_ms: event time in milliseconds since the epoch.
         fields: the validated feature values by name (numbers are floats, categories strings).
         source: where it came from, e.g. ``"events/0@1234"``; the deterministic record id.
+        meta: fields that are not features but travel with the event (slice fields, the
+            canary key, importance weights), as decoded.
     """
 
     id: str
     ts_ms: int
     fields: dict[str, Any]
     source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
