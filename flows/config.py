@@ -41,6 +41,7 @@ from online_models.registry import resolve
 from operators.error_drift import DETECTORS
 from operators.featurize import SCALERS
 from operators.imputation import STRATEGIES
+from operators.sampling import KINDS as SAMPLE_KINDS
 
 __all__ = [
     "ConfigError",
@@ -61,7 +62,7 @@ __all__ = [
     "SINK_NAMES",
 ]
 
-SINK_NAMES = ("predictions", "alerts", "dead_letters")
+SINK_NAMES = ("predictions", "alerts", "dead_letters", "sample")
 
 
 class ConfigError(ValueError):
@@ -194,6 +195,16 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
+class SamplingConfig:
+    kind: str = "none"
+    size: int = 1000
+    field: str = ""
+    max_strata: int = 100
+    every_events: int = 0
+    every_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class CheckpointConfig:
     directory: str = ""
     interval_s: float = 10.0
@@ -215,6 +226,7 @@ class Config:
     features: FeaturesConfig
     batch: BatchConfig
     labels: LabelsConfig
+    sampling: SamplingConfig
     models: tuple[ModelConfig, ...]
     selection: SelectionConfig
     deployment: DeploymentConfig
@@ -336,6 +348,17 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
         },
     ),
     "batch": (BatchConfig, {"max_events": _int(1), "max_ms": _int(1)}),
+    "sampling": (
+        SamplingConfig,
+        {
+            "kind": _one_of("none", *SAMPLE_KINDS),
+            "size": _int(1),
+            "field": _str,
+            "max_strata": _int(1),
+            "every_events": _int(0),
+            "every_s": _num(0),
+        },
+    ),
     "labels": (
         LabelsConfig,
         {"ttl_ms": _int(0), "early_ttl_ms": _int(0), "max_pending": _int(1)},
@@ -514,6 +537,9 @@ def _cross_checks(
         stray = sorted(set(getattr(features, key)) - named)
         if stray:
             errors.append(f"features.{key}: {stray} are not listed in numeric or categorical")
+    sampling: SamplingConfig = sections["sampling"]
+    if sampling.kind in ("weighted", "stratified") and not sampling.field:
+        errors.append(f"sampling.field: required when sampling.kind = {sampling.kind!r}")
     uses_constant = "constant" in (features.impute_default, *features.impute.values())
     if uses_constant and features.fill_value is None:
         errors.append("features.fill_value: required when a field uses the 'constant' strategy")

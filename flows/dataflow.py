@@ -40,6 +40,7 @@ from operators.featurize import FeatureSpec, Featurizer
 from operators.label_delay import LabelDelay
 from operators.label_join import LabelJoin
 from operators.records import Batch, FeatureBlock
+from operators.sampling import StreamSample
 
 __all__ = ["build_dataflow", "learn_serve", "feature_schema", "SummarySink"]
 
@@ -123,14 +124,14 @@ def _source(cfg: Config) -> Source[RawBatch]:
 def _sink(name: str, sink: SinkConfig, up: Stream[Any]) -> None:
     if sink.kind == "none":
         return
-    records = op.flat_map(f"{name}_records", up, lambda batch: batch.outputs.get(name, ()))
+    records = op.flat_map(f"sink_{name}_records", up, lambda batch: batch.outputs.get(name, ()))
     if sink.kind == "jsonl":
-        keyed = op.key_on(f"{name}_key", records, lambda _r: "file")
-        op.output(name, keyed, JsonlFileSink(sink.path))
+        keyed = op.key_on(f"sink_{name}_key", records, lambda _r: "file")
+        op.output(f"sink_{name}", keyed, JsonlFileSink(sink.path))
     elif sink.kind == "kafka":
-        op.output(name, records, KafkaSink(sink.brokers, sink.topic))
+        op.output(f"sink_{name}", records, KafkaSink(sink.brokers, sink.topic))
     else:
-        op.output(name, records, StdoutSink())
+        op.output(f"sink_{name}", records, StdoutSink())
 
 
 def feature_schema(cfg: Config) -> dict[str, Any]:
@@ -222,12 +223,31 @@ def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
         cfg.schema.label_field,
         cfg.job.task,
         numbers_from_text=cfg.source.kind == "file" and cfg.source.format == "csv",
-        meta=tuple(dict.fromkeys(filter(None, [*cfg.metrics.slices, cfg.deployment.key_field]))),
+        meta=tuple(
+            dict.fromkeys(
+                filter(None, [*cfg.metrics.slices, cfg.deployment.key_field, cfg.sampling.field])
+            )
+        ),
         weight_field=cfg.schema.weight_field,
     )
     batches = op.map("decode", raw, _Decode(decoder))
     if cfg.source.label_delay:
         batches = stateful_step("label_delay", batches, lambda: LabelDelay(cfg.source.label_delay))
+    s = cfg.sampling
+    if s.kind != "none":
+        batches = stateful_step(
+            "sampling",
+            batches,
+            lambda: StreamSample(
+                s.kind,
+                s.size,
+                field=s.field,
+                max_strata=s.max_strata,
+                every_events=s.every_events,
+                every_s=s.every_s,
+                seed=cfg.job.seed,
+            ),
+        )
     spec = FeatureSpec(
         numeric=f.numeric,
         categorical=f.categorical,

@@ -55,6 +55,7 @@ class RunReport:
         self.alerts: list[dict[str, Any]] = []
         self.alerts_total = 0
         self.learn: dict[str, Any] = {}
+        self.sample: dict[str, Any] | None = None
         self.snapshots = 0
         self.begin_execution()
 
@@ -85,6 +86,7 @@ class RunReport:
         self.alerts_total += len(alerts)
         self.alerts.extend(alerts[: max(0, _MAX_ALERTS - len(self.alerts))])
         self.learn = batch.report.get("learn", self.learn)
+        self.sample = batch.report.get("sample", self.sample)
         return []
 
     def on_tick(self, now: float) -> list[Any]:
@@ -136,6 +138,7 @@ class RunReport:
                 "p95": self._percentile(0.95),
                 "p99": self._percentile(0.99),
             },
+            "sample": self.sample,
             "checkpoints": dict(self.checkpoint, recovery_snapshots=self.snapshots),
             "elapsed_s": elapsed,
         }

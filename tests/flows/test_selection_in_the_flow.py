@@ -35,7 +35,9 @@ def run(tmp_path, data, **sections):
 
 
 def test_served_accuracy_beats_every_candidate_when_the_best_model_switches(tmp_path):
-    s = run(tmp_path, stream(8000, 4000, 1), selection={"policy": "ucb1", "params": {"gamma": 0.99}})
+    s = run(
+        tmp_path, stream(8000, 4000, 1), selection={"policy": "ucb1", "params": {"gamma": 0.99}}
+    )
     best = max(m["value"] for m in s["models"].values())
     assert s["served"]["value"] > best + 0.05, (s["served"], s["models"])
 
@@ -59,7 +61,9 @@ def test_bandit_feedback_with_exp3_learns_from_the_served_model_only(tmp_path):
 
 
 def test_shadow_mode_never_serves_the_shadow_models(tmp_path):
-    s = run(tmp_path, stream(1000, 1000, 5), deployment={"mode": "shadow", "params": {"champion": "lr"}})
+    s = run(
+        tmp_path, stream(1000, 1000, 5), deployment={"mode": "shadow", "params": {"champion": "lr"}}
+    )
     assert s["selection"] == {"tree": 0, "lr": 1000}
     assert s["models"]["tree"]["events_learned"] == 1000  # scored and trained all the same
     assert s["deployment"]["mode"] == "shadow"
