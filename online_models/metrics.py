@@ -297,11 +297,11 @@ class _Confusion(Metric):
         return i
 
     def _rows(self, batch: _Batch) -> np.ndarray:
-        code = self._code
-        return np.array(
-            [(code(t), code(p)) for t, p in zip(batch.y_true, batch.y_pred, strict=True)],
-            dtype=float,
-        )
+        codes = {label: self._code(label) for label in dict.fromkeys(batch.y_true + batch.y_pred)}
+        rows = np.empty((len(batch.y_true), 2))
+        rows[:, 0] = [codes[t] for t in batch.y_true]
+        rows[:, 1] = [codes[p] for p in batch.y_pred]
+        return rows
 
     def _reduce(self, rows: np.ndarray) -> np.ndarray:
         k = len(self.classes)

@@ -137,17 +137,22 @@ class Decoder:
     def _fields(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         text = self.numbers_from_text
+        isfinite = math.isfinite
         for name in self.numeric:
             v = obj.get(name)
-            if v is None or v == "":
+            if type(v) is float and isfinite(v):  # the common case, first
+                fields[name] = v
+            elif v is None or v == "":
                 fields[name] = self._missing(name)
             else:
                 fields[name] = _number(f"feature {name!r}", v, text)
         for name in self.categorical:
             v = obj.get(name)
-            if v is None or v == "":
+            if type(v) is str and v:
+                fields[name] = v
+            elif v is None or v == "":
                 fields[name] = self._missing(name)
-            elif isinstance(v, (str, int, float, bool)):
+            elif isinstance(v, (int, float, bool)):
                 fields[name] = str(v)
             else:
                 raise _Invalid(
@@ -204,7 +209,10 @@ def _number(what: str, v: Any, text: bool) -> float:
             raise _Invalid("wrong_type", f"{what}: expected a number, got {v!r}") from None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _Invalid("wrong_type", f"{what}: expected a number, got {type(v).__name__}")
-    x = float(v)
+    try:
+        x = float(v)
+    except OverflowError:  # an integer beyond the range of a float
+        x = math.inf
     if not math.isfinite(x):
         raise _Invalid("not_finite", f"{what}: expected a finite number, got {v!r}")
     return x

@@ -86,12 +86,18 @@ class FeatureBlock:
     sparse: tuple[bool, ...] = ()
 
     def dicts(self) -> list[dict[str, float]]:
-        names = self.names
-        sparse = self.sparse or (False,) * len(names)
-        rows = self.matrix.tolist()
-        return [
-            {n: v for n, v, s in zip(names, row, sparse) if not (s and v == 0.0)} for row in rows
-        ]
+        sparse = self.sparse or (False,) * len(self.names)
+        dense = [j for j, s in enumerate(sparse) if not s]
+        dense_names = [self.names[j] for j in dense]
+        out = [dict(zip(dense_names, row)) for row in self.matrix[:, dense].tolist()]
+        cols = [j for j, s in enumerate(sparse) if s]
+        if cols:
+            block = self.matrix[:, cols]
+            rows, hits = np.nonzero(block)
+            values = block[rows, hits].tolist()
+            for i, h, v in zip(rows.tolist(), hits.tolist(), values):
+                out[i][self.names[cols[h]]] = v
+        return out
 
 
 @dataclass(frozen=True, slots=True)

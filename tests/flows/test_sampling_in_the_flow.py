@@ -41,7 +41,9 @@ def test_uniform_sample_is_emitted_every_n_events_and_at_the_end(tmp_path):
     last = {r["event_id"] for r in sample if r["emission"] == 3}
     assert len(last) == 50 and all(0 <= int(i) < 2500 for i in last)
     assert len({r["id"] for r in sample}) == len(sample)
-    assert s["sample"]["seen"] == 2500 and s["sample"]["size"] == 50 and s["sample"]["emissions"] == 3
+    assert (
+        s["sample"]["seen"] == 2500 and s["sample"]["size"] == 50 and s["sample"]["emissions"] == 3
+    )
 
 
 def test_stratified_sample_keeps_every_stratum(tmp_path):
