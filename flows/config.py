@@ -75,6 +75,7 @@ class JobConfig:
     seed: int = 42
     task: str = "classification"
     progress_s: float = 0.0
+    metrics_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
             "seed": _int(0),
             "task": _one_of("classification", "regression"),
             "progress_s": _num(0),
+            "metrics_port": _int(0),
         },
     ),
     "source": (

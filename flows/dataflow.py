@@ -25,6 +25,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.config import SINK_NAMES, Config, SinkConfig
 from flows.learn_serve import LearnServe, ModelCheckpointing, Serving
+from flows.prometheus import JobMetrics
 from flows.report import RunReport
 from flows.sinks import JsonlFileSink, KafkaSink, StdoutSink, dumps
 from flows.sources import FileSource, KafkaSource, RawBatch, SyntheticSource
@@ -209,8 +210,9 @@ def learn_serve(cfg: Config, frozen: bool = False) -> LearnServe:
     )
 
 
-def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
-    """The main job for ``cfg``; the run summary is written to ``summary_path`` at the end."""
+def build_dataflow(cfg: Config, summary_path: str, metrics: JobMetrics | None = None) -> Dataflow:
+    """The main job for ``cfg``; the run summary is written to ``summary_path`` at the end, and
+    ``metrics`` (Prometheus) are updated as batches go by."""
     flow = Dataflow(cfg.job.name)
     raw = op.input("source", flow, _source(cfg))
     f = cfg.features
@@ -273,12 +275,18 @@ def build_dataflow(cfg: Config, summary_path: str) -> Dataflow:
     if cfg.checkpoint.directory:
         checkpoint["interval_s"] = cfg.checkpoint.interval_s
     progress = cfg.job.progress_s > 0
+
+    def fresh_report() -> RunReport:
+        report = RunReport(progress, checkpoint)
+        report.begin_execution(metrics)
+        return report
+
     summary = stateful_step(
         "report",
         learned,
-        lambda: RunReport(progress, checkpoint),
+        fresh_report,
         tick=timedelta(seconds=cfg.job.progress_s) if progress else None,
-        on_resume=RunReport.begin_execution,
+        on_resume=lambda report: report.begin_execution(metrics),
     )
     op.output("summary", summary, SummarySink(summary_path))
     return flow

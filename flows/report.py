@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from flows.prometheus import JobMetrics
 from operators.records import Batch
 
 __all__ = ["RunReport", "format_summary"]
@@ -57,12 +58,16 @@ class RunReport:
         self.learn: dict[str, Any] = {}
         self.sample: dict[str, Any] | None = None
         self.snapshots = 0
-        self.begin_execution()
+        self.begin_execution(None)
 
-    def begin_execution(self) -> None:
-        """Start this execution's clock (called at build and on resume)."""
+    def begin_execution(self, metrics: JobMetrics | None) -> None:
+        """Start this execution's clock and attach its Prometheus metrics (at build, on resume)."""
         self.started = time.monotonic()
         self.events_this_execution = 0
+        self.metrics = metrics
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "metrics"} | {"metrics": None}
 
     def on_snapshot(self) -> None:
         self.snapshots += 1
@@ -86,6 +91,8 @@ class RunReport:
         self.alerts_total += len(alerts)
         self.alerts.extend(alerts[: max(0, _MAX_ALERTS - len(self.alerts))])
         self.learn = batch.report.get("learn", self.learn)
+        if self.metrics is not None:
+            self.metrics.observe(batch, self.learn)
         self.sample = batch.report.get("sample", self.sample)
         return []
 

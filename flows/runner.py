@@ -18,6 +18,7 @@ from bytewax.run import cli_main
 
 from flows.config import Config
 from flows.dataflow import build_dataflow
+from flows.prometheus import serve
 
 __all__ = ["run_job", "recovery_store"]
 
@@ -39,7 +40,8 @@ def run_job(cfg: Config, summary_path: str | None = None) -> dict[str, Any]:
         os.close(fd)
         summary_path = tmp
     try:
-        flow = build_dataflow(cfg, summary_path)
+        metrics = serve(cfg.job.metrics_port) if cfg.job.metrics_port else None
+        flow = build_dataflow(cfg, summary_path, metrics)
         recovery = recovery_store(cfg.checkpoint.directory) if cfg.checkpoint.directory else None
         cli_main(
             flow,
