@@ -151,6 +151,20 @@ class RunReport:
         }
 
 
+def _alert_line(a: dict[str, Any]) -> str:
+    if "kind" in a:  # a deployment event: promotion, rollback
+        return (
+            f"{a['kind']:<10} {a.get('from')} -> {a.get('to')} at position {a.get('position')} "
+            f"(p-value {a.get('p_value')})"
+        )
+    w = a.get("window", {})
+    subject = a.get("model") or a.get("feature")
+    return (
+        f"{a['detector']:<10} {subject:<20} at position {w.get('end_position')} "
+        f"(event {a.get('event_id', '-')}) severity {a.get('severity')}"
+    )
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """The run summary as a readable table."""
 
@@ -174,14 +188,11 @@ def format_summary(s: dict[str, Any]) -> str:
             f"{s['selection'].get(name, 0):>10,}"
         )
     lines.append("")
-    lines.append(f"drift alerts: {s['drift_alerts']}")
+    lines.append(f"alerts: {s['drift_alerts']} (drift, promotions, rollbacks)")
     for a in s["drift"][:20]:
-        w = a.get("window", {})
-        subject = a.get("model") or a.get("feature")
-        lines.append(
-            f"  {a['detector']:<8} {subject:<20} at position {w.get('end_position')} "
-            f"(event {a.get('event_id', '-')}) severity {a.get('severity')}"
-        )
+        lines.append(f"  {_alert_line(a)}")
+    if len(s["drift"]) > 20:
+        lines.append(f"  ... {len(s['drift']) - 20} more in the alerts sink")
     if s["bad_reasons"]:
         lines.append("dead letters by reason:")
         lines.extend(f"  {n:>8,}  {r}" for r, n in s["bad_reasons"].items())
