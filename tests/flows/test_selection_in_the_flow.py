@@ -105,3 +105,27 @@ def test_canary_share_by_key_and_one_model_per_key(tmp_path):
     share = sum("lr" in m for m in by_user.values()) / len(by_user)
     assert abs(share - 0.2) < 0.05  # 997 keys: within about 2 standard errors
     assert s["selection"]["lr"] + s["selection"]["tree"] == 5000
+
+
+def test_a_model_over_the_latency_budget_is_not_served_and_the_fallback_answers(tmp_path):
+    models = [
+        {"name": "knn", "estimator": "knn", "params": {"n_neighbors": 5}},
+        {"name": "lr", "estimator": "logistic_regression"},
+    ]
+    s = run_file(
+        tmp_path,
+        stream(2000, 0, 8),
+        features={"numeric": ["a", "b"]},
+        batch={"max_events": 100},
+        models=models,
+        # k-NN is the champion, but it searches its window for every event: far slower than
+        # the linear model, which answers in its place.
+        deployment={"mode": "shadow", "params": {"champion": "knn"}},
+        latency={"budget_ms": 0.1, "fallback": "lr"},
+    )
+    lat = s["latency"]
+    assert lat["models"]["knn"]["latency_ms"] > 0.1  # about 0.8 ms per event here
+    assert not lat["models"]["knn"]["allowed"] and lat["fallbacks"] > 0
+    # k-NN is fast while its window is nearly empty, so it may serve the first batch or two;
+    # after that it is over budget on every batch.
+    assert s["selection"]["knn"] <= 200 and s["selection"]["lr"] >= 1800
