@@ -193,6 +193,8 @@ class DriftConfig:
     detector: str = "adwin"
     params: dict[str, Any] = field(default_factory=dict)
     warmup: int = 1000
+    action: str = "alert"
+    challenger: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,15 @@ def _names(v: Any) -> str | None:
 def _strategies(v: Any) -> str | None:
     ok = isinstance(v, dict) and all(s in STRATEGIES for s in v.values())
     return None if ok else f"a table of field = strategy, strategies: {', '.join(STRATEGIES)}"
+
+
+def _challenger(v: Any) -> str | None:
+    keys = {"sample": int, "alpha": float, "min_events": int, "max_events": int}
+    ok = isinstance(v, dict) and all(
+        k in keys and isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+        for k, x in v.items()
+    )
+    return None if ok else f"a table of positive numbers with keys {', '.join(keys)}"
 
 
 def _label(v: Any) -> str | None:
@@ -398,7 +409,13 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
     ),
     "drift": (
         DriftConfig,
-        {"detector": _one_of(*sorted(DETECTORS)), "params": _table, "warmup": _int(0)},
+        {
+            "detector": _one_of(*sorted(DETECTORS)),
+            "params": _table,
+            "warmup": _int(0),
+            "action": _one_of("alert", "reset_model", "challenger"),
+            "challenger": _challenger,
+        },
     ),
     "checkpoint": (CheckpointConfig, {"directory": _str, "interval_s": _num(0.1)}),
 }

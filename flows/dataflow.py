@@ -204,6 +204,8 @@ def learn_serve(cfg: Config, frozen: bool = False) -> LearnServe:
         monitor_window=met.monitor_window,
         weight_field=cfg.schema.weight_field,
         frozen=frozen,
+        drift_action=cfg.drift.action,
+        challenger=cfg.drift.challenger,
         model_checkpoints=ModelCheckpointing(mc.directory, schema_hash, mc.every_events, mc.every_s)
         if mc.directory
         else None,

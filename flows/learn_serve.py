@@ -14,6 +14,12 @@ For each batch, in this order:
    (``full`` feedback: every model's reward; ``bandit``: only the served model's, weighted by
    the probability it had), feeds the deployment mode and each model's error stream (drift),
    and finally each model learns the frozen features with the label (not with ``frozen``).
+3. **drift actions**: a drift alert on a model's errors (or a feature drift action passed in
+   ``batch.report["actions"]``) may reset the model, or start a challenger. For a challenger,
+   the reservoir of labeled examples restarts at the drift; once it has seen
+   ``challenger.sample`` examples of the new regime, a fresh copy of the model is trained on
+   that uniform sample, then predicts each joined example before learning it, and replaces
+   the model once it is significantly better (:mod:`online_models.challenger`).
 
 So within a batch, predictions always come before any of the batch's labels are learned.
 """
@@ -28,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from online_models import checkpoints
+from online_models.challenger import Challenger, fresh_copy
 from online_models.deployment import Deployment
 from online_models.feedback_monitor import FeedbackMonitor
 from online_models.latency import LatencyBudget
@@ -37,6 +44,7 @@ from online_models.policies import Policy
 from operators.error_drift import ErrorDriftMonitor
 from operators.label_join import LabelJoin
 from operators.records import Batch
+from operators.reservoir import UniformReservoir
 
 __all__ = ["LearnServe", "Serving", "ModelCheckpointing"]
 
@@ -106,6 +114,10 @@ class LearnServe:
         weight_field: the event field of importance weights passed to the learners.
         frozen: predict and score only; never learn (batch prediction with fixed models).
         model_checkpoints: periodic model checkpoint files, or None.
+        drift_action: what a drift alert on a model's errors does: ``"alert"`` (nothing
+            more), ``"reset_model"`` or ``"challenger"``.
+        challenger: settings of challengers: ``sample`` (labeled examples kept to train one),
+            ``alpha``, ``min_events``, ``max_events``.
     """
 
     def __init__(
@@ -125,6 +137,8 @@ class LearnServe:
         weight_field: str = "",
         frozen: bool = False,
         model_checkpoints: ModelCheckpointing | None = None,
+        drift_action: str = "alert",
+        challenger: dict[str, Any] | None = None,
     ) -> None:
         self.learners = list(learners)
         self.serving = serving
@@ -135,6 +149,14 @@ class LearnServe:
         self.weight_field = weight_field
         self.frozen = frozen
         self.model_checkpoints = model_checkpoints
+        self.drift_action = drift_action
+        self.challenger = {"sample": 2000, "alpha": 0.01, "min_events": 500, "max_events": 20_000}
+        self.challenger.update(challenger or {})
+        # Labeled examples (frozen features, label) since the last drift, to train challengers.
+        self.examples = UniformReservoir(int(self.challenger["sample"]), seed=0)
+        self.challengers: dict[int, Challenger] = {}
+        self.awaiting: set[int] = set()  # models whose challenger waits for its sample
+        self.resets = 0
         self.position = 0  # events predicted so far: the position of alerts
         self.labels_joined = 0
         self.names: tuple[str, ...] = ()
@@ -169,6 +191,8 @@ class LearnServe:
             [lab.id for lab in labels], [lab.ts_ms for lab in labels], [lab.y for lab in labels]
         )
         alerts = self._learn(joined) if joined else []
+        for action in batch.report.get("actions", ()):
+            alerts.extend(self._act(action["action"], range(len(self.learners))))
         if self.model_checkpoints is not None and not self.frozen:
             if self.model_checkpoints.due(self.labels_joined):
                 self._checkpoint()
@@ -287,9 +311,79 @@ class LearnServe:
         self._score_served(payloads, ys, served)
         alerts.extend(self._feedback(served, rewards, payloads, positions))
         if not self.frozen:
+            alerts.extend(self._race(payloads, ys, rewards))
             self._train(payloads, ys, events)
+            drifted = {
+                self._index(a["model"]) for a in alerts if a.get("detector") and "model" in a
+            }
+            alerts.extend(self._act(self.drift_action, sorted(drifted)))
+            self.examples.update([(p[0], p[1], y) for p, y in zip(payloads, ys)])
+            if self.awaiting and self.examples.seen >= self.examples.size:
+                alerts.extend(self._start_challengers())
         self.labels_joined += n
         return alerts
+
+    def _index(self, name: str) -> int:
+        return next(i for i, m in enumerate(self.learners) if m.name == name)
+
+    def _act(self, action: str, models: Sequence[int]) -> list[dict[str, Any]]:
+        """Carry out a drift action on the models at these indices."""
+        if action == "alert" or self.frozen:
+            return []
+        records = []
+        for m in models:
+            name = self.learners[m].name
+            if action == "reset_model":
+                self.learners[m] = fresh_copy(self.learners[m])
+                self.resets += 1
+                records.append({"id": f"reset/{name}/{self.position}", "kind": "model_reset",
+                                "from": name, "to": name, "position": self.position})  # fmt: skip
+            elif action == "challenger" and m not in self.challengers:
+                self.awaiting.add(m)
+                # Restart the sample: the challenger learns the regime after the drift.
+                self.examples = UniformReservoir(self.examples.size, seed=self.labels_joined)
+        return records
+
+    def _start_challengers(self) -> list[dict[str, Any]]:
+        sample = self.examples.sample()
+        xs = [s[0] for s in sample]
+        X = np.vstack([s[1] for s in sample])
+        ys = [s[2] for s in sample]
+        c = self.challenger
+        records = []
+        for m in sorted(self.awaiting):
+            learner = fresh_copy(self.learners[m])
+            learner.learn(xs, ys, X, self.names)
+            name = learner.name
+            self.challengers[m] = Challenger(
+                learner, name, c["alpha"], c["min_events"], c["max_events"]
+            )
+            start = {"id": f"challenger/start/{name}/{self.position}",
+                     "kind": "challenger_start", "from": name, "to": f"{name} (challenger)",
+                     "position": self.position, "trained_on": len(sample)}  # fmt: skip
+            records.append(start)
+        self.awaiting.clear()
+        return records
+
+    def _race(
+        self, payloads: list[Any], ys: list[Any], rewards: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Score each challenger on the joined examples (before it learns them), then decide."""
+        records = []
+        for m, ch in list(self.challengers.items()):
+            xs = [p[0] for p in payloads]
+            X = np.vstack([p[1] for p in payloads])
+            preds, probas = ch.learner.predict_batch(xs, X, self.names)
+            ch.learner.score(ys, preds, probas)
+            mine = self._reward([self._error(y, p) for y, p in zip(ys, preds)])
+            decision = ch.observe(rewards[:, m], mine)
+            if decision == "wait":
+                continue
+            records.append(ch.record(decision, self.position))
+            if decision == "promote":
+                self.learners[m] = ch.learner
+            del self.challengers[m]
+        return records
 
     def _score_served(self, payloads: list[Any], ys: list[Any], served: np.ndarray) -> None:
         preds = [p[2][a] for p, a in zip(payloads, served.tolist())]
@@ -329,7 +423,8 @@ class LearnServe:
             weights = np.array([e.meta.get(self.weight_field, 1.0) for e in events])
         xs = [p[0] for p in payloads]
         X = np.vstack([p[1] for p in payloads])
-        for learner in self.learners:
+        challengers = [c.learner for c in self.challengers.values()]
+        for learner in self.learners + challengers:
             learner.learn(xs, ys, X, self.names, weights)
 
     def _error(self, y: Any, pred: Any) -> float:
@@ -372,6 +467,15 @@ class LearnServe:
             out["latency"] = latency.summary()
         if self.sliced is not None:
             out["slices"] = self.sliced.report()
+        if self.drift_action != "alert":
+            out["drift_actions"] = {
+                "action": self.drift_action,
+                "model_resets": self.resets,
+                "challengers": {
+                    self.learners[m].name: {"events": c.events, "p_value": c.p_value}
+                    for m, c in self.challengers.items()
+                },
+            }
         if self.model_checkpoints is not None:
             out["model_checkpoints"] = {
                 "directory": self.model_checkpoints.directory,

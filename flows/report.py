@@ -32,7 +32,7 @@ _MAX_ALERTS = 1000
 # Sections of the learn step's report that the run summary carries as they are.
 _PASSED_ON = (
     "label_join", "policy", "deployment", "latency", "feedback_loop", "slices",
-    "model_checkpoints",
+    "model_checkpoints", "drift_actions",
 )  # fmt: skip
 
 
