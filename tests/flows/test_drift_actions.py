@@ -49,7 +49,8 @@ def test_a_challenger_trained_after_the_drift_replaces_the_stuck_model(tmp_path)
     assert start["trained_on"] == 300 and start["position"] > first_drift["window"]["end_position"]
     promoted = [a for a in alerts if a.get("kind") == "challenger_promote"]
     assert promoted and promoted[0]["p_value"] < 0.01
-    assert promoted[0]["statistic"]["challenger_better"] > promoted[0]["statistic"]["incumbent_better"]
+    stat = promoted[0]["statistic"]
+    assert stat["challenger_better"] > stat["incumbent_better"]
     # After the promotion the served model is the challenger: accuracy at the end is high.
     preds = read_jsonl(tmp_path / "predictions.jsonl")[-1000:]
     truth = {r["id"]: r["label"] for r in stream(12_000, 6000)}
