@@ -130,19 +130,22 @@ def _band_exit_shares(a: int, b: int, hs: list[int]) -> list[float]:
     los = np.maximum((bg * cols - h) // ag + 1, 0)  # first and last row of each band, by column
     his = np.minimum((bg * cols + h - 1) // ag, b)
     empty = np.any(los > his, axis=1)  # a column with no inside cell: every path leaves
-    lo_all, hi_all = los.min(axis=0).tolist(), his.max(axis=0).tolist()
+    lo_min, lo_max = los.min(axis=0).tolist(), los.max(axis=0).tolist()
+    hi_min, hi_max = his.min(axis=0).tolist(), his.max(axis=0).tolist()
     frows = rows.astype(np.float64)
+    ones = np.ones(len(hs))
     for i in range(1, a + 1):
-        lo, hi = lo_all[i - 1], hi_all[i - 1]
+        lo, hi = lo_min[i - 1], hi_max[i - 1]
         if lo > hi:
             continue
         seg = col[:, lo : hi + 1]
-        seg[rows[None, lo : hi + 1] < los[:, i - 1 : i]] = 1.0
+        if lo != lo_max[i - 1]:
+            seg[rows[None, lo : hi + 1] < los[:, i - 1 : i]] = 1.0
         # E(i, lo - 1) is 1 below every band; on the axis, E(i, 0) = E(i - 1, 0) stays
-        carry = col[:, 0].copy() if lo == 0 else np.ones(len(hs))
         if hi >= max(lo, 1):
-            _solve_column(i, max(lo, 1), hi, carry, col, frows)
-        seg[rows[None, lo : hi + 1] > his[:, i - 1 : i]] = 1.0
+            _solve_column(i, max(lo, 1), hi, col[:, 0].copy() if lo == 0 else ones, col, frows)
+        if hi != hi_min[i - 1]:
+            seg[rows[None, lo : hi + 1] > his[:, i - 1 : i]] = 1.0
     return np.where(empty, 1.0, col[:, b]).tolist()
 
 
@@ -161,10 +164,13 @@ def _solve_column(
         bounds[1:1] = (np.flatnonzero(np.diff(growth // _LOG_SPAN)) + 1 + lo).tolist()
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         j = rows[start:stop]
-        r = np.cumprod((j + i) / j)
-        acc = np.cumsum((r * (i / (j + i))) * col[:, start:stop], axis=1)
-        col[:, start:stop] = (acc + carry[:, None]) / r
-        carry = col[:, stop - 1].copy()
+        ij = j + i
+        r = np.cumprod(ij / j)
+        block = col[:, start:stop]
+        acc = np.cumsum(block * (r * (i / ij)), axis=1)
+        acc += carry[:, None]
+        np.divide(acc, r, out=block)
+        carry = block[:, -1]
 
 
 def kstwo_sf(x: float, n: int) -> float:

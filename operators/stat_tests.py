@@ -23,7 +23,7 @@ own valid values.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -140,7 +140,7 @@ def is_missing(value: Any) -> bool:
 
 
 def contingency(
-    reference: Sequence[Hashable], current: Sequence[Hashable]
+    reference: Iterable[Hashable], current: Iterable[Hashable]
 ) -> tuple[list[Hashable], np.ndarray]:
     """Categories seen in either sample (in order of first appearance) and their ``(2, k)`` counts.
 
