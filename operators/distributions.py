@@ -36,7 +36,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["CACHE_SIZE", "MAX_EXACT_N", "chi2_sf", "ks_2samp_pvalues", "kstwo_sf", "smirnov_sf"]
+__all__ = [
+    "CACHE_SIZE",
+    "MAX_EXACT_N",
+    "chi2_sf",
+    "clear_memo",
+    "ks_2samp_pvalues",
+    "kstwo_sf",
+    "smirnov_sf",
+]
 
 MAX_EXACT_N = 10_000
 """Largest sample size for which the two-sample p-value is exact (as in scipy's ``auto``)."""
@@ -79,6 +87,11 @@ def ks_2samp_pvalues(
     for k in np.flatnonzero(~((p >= 0.0) & (p <= 1.0))).tolist():  # as scipy
         p[k] = kstwo_sf(float(stats[k]), size)
     return stats, p
+
+
+def clear_memo() -> None:
+    """Forget the memoized exact p-values (benchmarks use it to start cold)."""
+    _exact_memo.clear()
 
 
 def _exact_sf(a: int, b: int, hs: list[int]) -> np.ndarray:

@@ -7,7 +7,7 @@ own valid values.
 - :func:`ks_2samp`: Kolmogorov-Smirnov statistic and p-value per column, equal to
   ``scipy.stats.ks_2samp(ref, cur)`` (``method="auto"``) on each column's valid values. Each
   sample is sorted once; the two are then merged per column by a stable sort of two sorted
-  runs, which is a linear merge.
+  runs, which is a linear merge, and the CDFs are compared in integers.
 - :func:`psi_numeric`: Population Stability Index over bins cut at the reference's quantiles;
   :func:`psi` the same from counts (e.g. category frequencies from :func:`contingency`).
 - :func:`chi2_homogeneity`: chi-square test of homogeneity of a contingency table, equal to
@@ -64,27 +64,28 @@ def ks_2samp(
         ``(statistic, p_value)``, each of shape ``(d,)``; NaN where a column has no valid value
         in one of the samples.
     """
-    ref, cur = np.atleast_1d(reference), np.atleast_1d(current)
-    ref, cur = (ref[:, None], cur[:, None]) if ref.ndim == 1 else (ref, cur)
+    ref, cur = np.atleast_1d(reference).T, np.atleast_1d(current).T  # (d, n): rows are features
+    ref, cur = (ref[None, :], cur[None, :]) if ref.ndim == 1 else (ref, cur)
     if not presorted:
-        ref, cur = np.sort(ref, axis=0), np.sort(cur, axis=0)
-    n1 = np.count_nonzero(~np.isnan(ref), axis=0)
-    n2 = np.count_nonzero(~np.isnan(cur), axis=0)
-    pooled = np.concatenate([ref, cur])
-    order = np.argsort(pooled, axis=0, kind="stable")  # merges the two sorted runs
-    values = np.take_along_axis(pooled, order, axis=0)
-    from_ref = np.cumsum(order < ref.shape[0], axis=0)
-    from_cur = np.arange(1, pooled.shape[0] + 1)[:, None] - from_ref
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.abs(from_ref / n1 - from_cur / n2)  # as scipy: searchsorted counts / n
+        ref, cur = np.sort(ref, axis=1), np.sort(cur, axis=1)
+    n1 = np.count_nonzero(~np.isnan(ref), axis=1)[:, None]
+    n2 = np.count_nonzero(~np.isnan(cur), axis=1)[:, None]
+    pooled = np.concatenate([ref, cur], axis=1)
+    order = np.argsort(pooled, axis=1, kind="stable")  # merges the two sorted runs
+    from_ref = np.cumsum(order < ref.shape[1], axis=1)
+    seen = np.arange(1, pooled.shape[1] + 1)
+    # n1 n2 |F1 - F2| after each value, in integers: |c1 n2 - (seen - c1) n1|
+    gap = np.abs(from_ref * (n1 + n2) - seen * n1)
     # the CDFs are compared after the last of each run of equal values, among the valid ones
+    values = np.take_along_axis(pooled, order, axis=1)
     last = np.ones(values.shape, dtype=bool)
-    last[:-1] = values[:-1] != values[1:]
-    last &= np.arange(pooled.shape[0])[:, None] < n1 + n2
-    stat = np.max(np.where(last, gap, 0.0), axis=0, initial=0.0)
-    p = np.full(stat.shape, np.nan)
+    np.not_equal(values[:, :-1], values[:, 1:], out=last[:, :-1])
+    last &= seen <= n1 + n2
+    n1, n2 = n1[:, 0], n2[:, 0]
     ok = (n1 > 0) & (n2 > 0)
-    stat[~ok] = np.nan
+    top = np.max(gap, axis=1, where=last, initial=0)
+    stat = np.where(ok, top / np.maximum(n1 * n2, 1), np.nan)
+    p = np.full(stat.shape, np.nan)
     for a, b in sorted({(int(x), int(y)) for x, y in zip(n1[ok], n2[ok], strict=True)}):
         cols = ok & (n1 == a) & (n2 == b)
         stat[cols], p[cols] = ks_2samp_pvalues(stat[cols], a, b)
