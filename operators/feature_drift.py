@@ -69,7 +69,7 @@ DETECTORS = ("ks", "psi", "chi2")
 REFERENCES = ("fixed", "previous", "external")
 """Where the reference window comes from."""
 
-DEFAULT_WINDOW = 1000
+_DEFAULT_WINDOW = 1000
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,9 @@ class FeatureDriftMonitor:
     ``reference`` give ``start_position``, ``end_position``, ``start_ts_ms`` and
     ``end_ts_ms`` of the rows compared (smallest and largest; None for an external
     reference given without them).
+
+    Attributes:
+        tests_run: window tests done so far.
     """
 
     def __init__(
@@ -196,7 +199,7 @@ class FeatureDriftMonitor:
         self.min_count = min_count
         self.chi2_correction = chi2_correction
         self._check_settings()
-        self._size = window or DEFAULT_WINDOW  # events per count window
+        self._size = window or _DEFAULT_WINDOW  # events per count window
         self._step = stride or self._size  # events between two count tests
         self._ref_size = reference_size or self._size  # events in a fixed count reference
         self._seen = 0  # events received, the warm-up included
@@ -231,7 +234,7 @@ class FeatureDriftMonitor:
             self.reference != "fixed" or self.window_ms is not None
         ):
             problems.append("reference_size needs reference='fixed' and count windows")
-        if isinstance(self.stride, int) and self.stride > (self.window or DEFAULT_WINDOW):
+        if isinstance(self.stride, int) and self.stride > (self.window or _DEFAULT_WINDOW):
             problems.append(f"stride must be at most window, got {self.stride!r}")
         if self.warmup < 0 or self.min_count < 1 or self.psi_bins < 2:
             problems.append(
@@ -402,11 +405,11 @@ class FeatureDriftMonitor:
             if k is None:
                 if stat_value < self.psi_warning:
                     continue
-                severity, p_adj = stat_value >= self.psi_critical, None
+                critical, p_adj = stat_value >= self.psi_critical, None
             else:
                 if not rejected[k]:
                     continue
-                severity, p_adj = adjusted[k] <= self.critical_alpha, float(adjusted[k])
+                critical, p_adj = adjusted[k] <= self.critical_alpha, float(adjusted[k])
             alerts.append(
                 {
                     "detector": detector,
@@ -416,7 +419,7 @@ class FeatureDriftMonitor:
                     "p_value_adjusted": p_adj,
                     "window": dict(cur.bounds),
                     "reference": dict(ref.bounds),
-                    "severity": "critical" if severity else "warning",
+                    "severity": "critical" if critical else "warning",
                 }
             )
         return alerts

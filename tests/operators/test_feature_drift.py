@@ -303,7 +303,6 @@ def test_bad_input_shapes_are_refused_by_name() -> None:
 def test_ks_alerts_equal_a_loop_over_scipy() -> None:
     """Tumbling windows against the fixed reference: the same alerts as ks_2samp per feature
     per window, corrected with scipy's false_discovery_control."""
-
     x, _ = drifting_stream(14, "gradual")
     x[::13, 1] = np.nan
     alerts = run(FeatureDriftMonitor(NAMES, window=WINDOW, detectors=("ks",), alpha=0.05), x)
