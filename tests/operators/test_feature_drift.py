@@ -333,3 +333,23 @@ def test_ks_alerts_equal_a_loop_over_scipy() -> None:
     for ours, theirs in zip(got, expected, strict=True):
         assert ours[:2] == theirs[:2]
         np.testing.assert_allclose(ours[2:], theirs[2:], rtol=1e-9)
+
+
+def test_a_late_event_opening_a_batch_joins_the_open_window() -> None:
+    x, _ = drifting_stream(15, "abrupt", n=3_000)
+    ts = np.arange(3_000) * 10
+    ts[1_600] = 20  # late, and first of its batch below
+    monitor = FeatureDriftMonitor(NAMES, window_ms=5_000, reference="previous")
+    for lo, hi in ((0, 1_600), (1_600, 3_000)):
+        monitor.update(ts[lo:hi], x[lo:hi], None, np.arange(lo, hi))
+    assert monitor.tests_run == 4  # windows 0-3 closed, 5 is open: no window was reopened
+
+
+def test_infinite_values_count_as_missing() -> None:
+    x, _ = drifting_stream(16, "abrupt", n=12_000)
+    x[::11, 0] = np.inf
+    x[::13, 3] = -np.inf
+    as_nan = np.where(np.isinf(x), np.nan, x)
+    alerts = run(FeatureDriftMonitor(NAMES, window=1000), x)
+    assert {a["feature"] for a in alerts} >= {"x0", "x3"}
+    assert alerts == run(FeatureDriftMonitor(NAMES, window=1000), as_nan)
