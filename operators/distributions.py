@@ -53,7 +53,7 @@ CACHE_SIZE = 1 << 16
 """Exact p-values remembered; the memo is emptied when it is full."""
 
 _MIN_LOG = -708.3964185322641  # log of the smallest normal double, as in cephes
-_LOG_SPAN = 300.0  # half the largest log of the products formed in one block of the recursion
+_LOG_SPAN = 650.0  # largest log of the products formed in one tile of the band recursion
 _exact_memo: dict[tuple[int, int, int], float] = {}
 
 
@@ -128,62 +128,91 @@ def _equal_sizes_sf(n: int, h: int) -> float:
 def _band_exit_shares(a: int, b: int, hs: list[int]) -> list[float]:
     """Shares of the lattice paths from (0, 0) to (a, b) that leave the band |b i - a j| < h g.
 
-    Column by column over i, ``E[j]`` is the share of the paths to (i, j) that have left the
-    band: 1 outside it, and inside ``E(i, j) = w E(i-1, j) + (1 - w) E(i, j-1)`` with
-    ``w = i / (i + j)``. All bands (one per h, one row of ``col`` each) go through the columns
-    together over the union of their rows; each column resets the cells outside a band to 1,
-    before (below the band: they feed the recursion) and after (above it).
+    Column by column over i, ``E(i, j)`` is the share of the paths to (i, j) that have left
+    the band: 1 outside it, and inside ``E(i, j) = w E(i-1, j) + (1 - w) E(i, j-1)`` with
+    ``w = i / (i + j)``. Each h has a row of ``col``; rows above a band hold 1, rows below it
+    are not read again. Along a column the recursion is first-order and is solved with
+    cumulative products and sums (:func:`_solve_columns`). Several h go through a column
+    together over the union of their bands, each row padded before its band with factors 1
+    and terms 0, which leaves its values bit for bit what they would be alone: a p-value never
+    depends on which others were computed with it.
     """
     g = math.gcd(a, b)
     ag, bg = a // g, b // g
     h = np.array(hs, dtype=np.int64)[:, None]
-    rows = np.arange(b + 1)
-    col = np.where(ag * rows[None, :] < h, 0.0, 1.0)  # column 0: inside up to j < h / ag
-    cols = np.arange(1, a + 1)[None, :]
-    los = np.maximum((bg * cols - h) // ag + 1, 0)  # first and last row of each band, by column
+    cols = np.arange(a + 1)[None, :]
+    los = np.maximum((bg * cols - h) // ag + 1, 0)  # the band's first and last row, by column
     his = np.minimum((bg * cols + h - 1) // ag, b)
     empty = np.any(los > his, axis=1)  # a column with no inside cell: every path leaves
-    lo_min, lo_max = los.min(axis=0).tolist(), los.max(axis=0).tolist()
-    hi_min, hi_max = his.min(axis=0).tolist(), his.max(axis=0).tolist()
-    frows = rows.astype(np.float64)
-    ones = np.ones(len(hs))
+    # R may grow by (1 + i / l) per row, most at the first: one block unless that overflows
+    growth = (his - los + 1) * np.log1p(np.maximum(cols, 1) / np.maximum(los, 1))
+    blocked = growth > _LOG_SPAN
+    frows = np.arange(b + 1, dtype=np.float64)
+    col = np.where(ag * frows < h, 0.0, 1.0)  # column 0: inside up to j < h / ag
+    whole = ~(blocked | (los > his))
+    all_whole, some_blocked = whole.all(axis=0).tolist(), (~whole).any(axis=0).tolist()
+    ragged = ((los != los[:1]).any(axis=0) | (his != his[:1]).any(axis=0)).tolist()
     for i in range(1, a + 1):
-        lo, hi = lo_min[i - 1], hi_max[i - 1]
-        if lo > hi:
-            continue
-        seg = col[:, lo : hi + 1]
-        if lo != lo_max[i - 1]:
-            seg[rows[None, lo : hi + 1] < los[:, i - 1 : i]] = 1.0
-        # E(i, lo - 1) is 1 below every band; on the axis, E(i, 0) = E(i - 1, 0) stays
-        if hi >= max(lo, 1):
-            _solve_column(i, max(lo, 1), hi, col[:, 0].copy() if lo == 0 else ones, col, frows)
-        if hi != hi_min[i - 1]:
-            seg[rows[None, lo : hi + 1] > his[:, i - 1 : i]] = 1.0
+        lo, hi = los[:, i], his[:, i]
+        if all_whole[i]:
+            _solve_columns(i, lo, hi, col, frows, ragged[i])
+        elif whole[:, i].any():
+            part = col[whole[:, i]]
+            _solve_columns(i, lo[whole[:, i]], hi[whole[:, i]], part, frows, True)
+            col[whole[:, i]] = part
+        if some_blocked[i]:
+            for k in np.flatnonzero(blocked[:, i] & (lo <= hi)).tolist():
+                _solve_blocks(i, int(lo[k]), int(hi[k]), col[k], frows)
     return np.where(empty, 1.0, col[:, b]).tolist()
 
 
-def _solve_column(
-    i: int, lo: int, hi: int, carry: np.ndarray, col: np.ndarray, rows: np.ndarray
+def _solve_columns(
+    i: int, lo: np.ndarray, hi: np.ndarray, col: np.ndarray, rows: np.ndarray, ragged: bool
 ) -> None:
-    """Overwrite ``col[:, lo:hi + 1]`` (column i - 1) with column i, given E(i, lo - 1) = carry.
+    """Overwrite ``col`` (column i - 1) with column i over rows ``lo..hi`` of each band.
 
-    The first-order recursion along the column is solved with cumulative sums: with
-    ``R_j = prod_{l <= j} (i + l) / l``, ``E_j R_j = carry + sum_{k <= j} R_k w_k E(i-1, k)``.
-    Blocks are short enough that R stays below ``exp(2 * _LOG_SPAN)``.
+    With ``R_j = prod_{lo < l <= j} (i + l) / l``: ``E_j R_j = E_(lo-1) lo / (lo + i) +
+    sum_{lo <= k <= j} R_k w_k E(i-1, k)``, where E below the band is 1 (on the axis, lo = 0,
+    its weight is 0). ``ragged``: the bands do not all start and end on the same rows.
     """
-    bounds = [lo, hi + 1]
-    if (hi + 1 - lo) * math.log1p(i / lo) > _LOG_SPAN:  # the first row grows R the most
-        growth = np.cumsum(np.log1p(i / rows[lo : hi + 1]))
-        bounds[1:1] = (np.flatnonzero(np.diff(growth // _LOG_SPAN)) + 1 + lo).tolist()
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+    first, last = int(lo.min()), int(hi.max())
+    j = rows[first : last + 1]
+    grown = j + i
+    ratio = grown / np.maximum(j, 1.0)
+    if ragged:
+        ratio = np.where(j[None, :] <= lo[:, None], 1.0, ratio)
+    else:
+        ratio = np.broadcast_to(ratio, (len(lo), len(j))).copy()
+        ratio[:, 0] = 1.0
+    r = np.cumprod(ratio, axis=1)
+    terms = r * (i / grown) * col[:, first : last + 1]
+    if ragged:
+        before = j[None, :] < lo[:, None]
+        terms[before] = 0.0
+    acc = np.cumsum(terms, axis=1)
+    acc += (lo / (lo + i))[:, None]
+    acc /= r
+    if ragged:
+        acc[j[None, :] > hi[:, None]] = 1.0  # above the band
+        acc[before] = col[:, first : last + 1][before]
+    col[:, first : last + 1] = acc
+
+
+def _solve_blocks(i: int, lo: int, hi: int, col: np.ndarray, rows: np.ndarray) -> None:
+    """The same for one band, in blocks over which R grows by at most ``exp(_LOG_SPAN)``."""
+    size = max(1, int(_LOG_SPAN // math.log1p(i / max(lo, 1))))
+    carry = 1.0  # E(i, lo - 1), below the band
+    for start in range(lo, hi + 1, size):
+        stop = min(start + size, hi + 1)
         j = rows[start:stop]
-        ij = j + i
-        r = np.cumprod(ij / j)
-        block = col[:, start:stop]
-        acc = np.cumsum(block * (r * (i / ij)), axis=1)
-        acc += carry[:, None]
-        np.divide(acc, r, out=block)
-        carry = block[:, -1]
+        grown = j + i
+        r = grown / np.maximum(j, 1.0)
+        r[0] = 1.0
+        np.cumprod(r, out=r)
+        acc = np.cumsum(r * (i / grown) * col[start:stop])
+        acc += carry * start / (start + i)
+        col[start:stop] = acc / r
+        carry = float(col[stop - 1])
 
 
 def kstwo_sf(x: float, n: int) -> float:

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from operators.distributions import chi2_sf, ks_2samp_pvalues, kstwo_sf, smirnov_sf
+from operators.distributions import (
+    chi2_sf,
+    clear_memo,
+    ks_2samp_pvalues,
+    kstwo_sf,
+    smirnov_sf,
+)
 from operators.errors import OperatorError
 from operators.stat_tests import (
     chi2_homogeneity,
@@ -222,3 +228,16 @@ def test_correct_leaves_nan_out_of_the_family() -> None:
     assert adjusted[0] == 0.02 and np.isnan(adjusted[1])
     with pytest.raises(OperatorError, match="method"):
         correct([0.1], "holm")
+
+
+def test_exact_pvalues_do_not_depend_on_what_is_computed_with_them() -> None:
+    """Bit for bit the same alone or in a batch (memo cleared), so a restored monitor, whose
+    memo starts empty, reports the very same p-values."""
+    cases = [(999, 1000, 0.01, 0.3), (300, 1000, 0.02, 0.9), (40, 4321, 0.1, 0.99)]
+    for n1, n2, low, high in cases:
+        stats_ = np.linspace(low, high, 7)
+        clear_memo()
+        together = ks_2samp_pvalues(stats_, n1, n2)[1]
+        for d, p in zip(stats_, together, strict=True):
+            clear_memo()
+            assert ks_2samp_pvalues([d], n1, n2)[1][0] == p
