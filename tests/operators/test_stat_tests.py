@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from operators import distributions
 from operators.distributions import (
     chi2_sf,
     clear_memo,
@@ -241,3 +242,11 @@ def test_exact_pvalues_do_not_depend_on_what_is_computed_with_them() -> None:
         for d, p in zip(stats_, together, strict=True):
             clear_memo()
             assert ks_2samp_pvalues([d], n1, n2)[1][0] == p
+
+
+def test_a_full_memo_is_emptied_without_losing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(distributions, "CACHE_SIZE", 3)
+    clear_memo()
+    first = ks_2samp_pvalues([0.1, 0.2, 0.3], 50, 70)[1]
+    again = ks_2samp_pvalues([0.1, 0.2, 0.3, 0.4], 50, 70)[1]  # 3 + 4 > 3: emptied first
+    assert again[:3].tolist() == first.tolist()
