@@ -226,7 +226,7 @@ class FeatureDriftMonitor:
             problems.append("window (events) and window_ms (event time) exclude each other")
         for name in ("window", "window_ms", "stride", "reference_size"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
                 problems.append(f"{name} must be a positive integer, got {value!r}")
         if self.stride is not None and self.window_ms is not None:
             problems.append("stride needs count windows (window), not window_ms")
@@ -234,7 +234,9 @@ class FeatureDriftMonitor:
             self.reference != "fixed" or self.window_ms is not None
         ):
             problems.append("reference_size needs reference='fixed' and count windows")
-        if isinstance(self.stride, int) and self.stride > (self.window or _DEFAULT_WINDOW):
+        if isinstance(self.stride, (int, np.integer)) and self.stride > (
+            self.window or _DEFAULT_WINDOW
+        ):
             problems.append(f"stride must be at most window, got {self.stride!r}")
         if self.warmup < 0 or self.min_count < 1 or self.psi_bins < 2:
             problems.append(
