@@ -39,6 +39,11 @@ from online_models.latency import LatencyBudget
 from online_models.policies import POLICIES, make_policy
 from online_models.registry import resolve
 from operators.error_drift import DETECTORS
+from operators.errors import OperatorError
+from operators.feature_drift import DETECTORS as FD_DETECTORS
+from operators.feature_drift import REFERENCES as FD_REFERENCES
+from operators.feature_drift import FeatureDriftMonitor
+from operators.feature_drift_step import ACTIONS as FD_ACTIONS
 from operators.featurize import SCALERS
 from operators.imputation import STRATEGIES
 from operators.sampling import KINDS as SAMPLE_KINDS
@@ -60,6 +65,7 @@ __all__ = [
     "load",
     "parse",
     "SINK_NAMES",
+    "feature_drift_monitor",
 ]
 
 SINK_NAMES = ("predictions", "alerts", "dead_letters", "sample")
@@ -208,6 +214,28 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class FeatureDriftConfig:
+    enabled: bool = False
+    numeric: tuple[str, ...] | None = None
+    categorical: tuple[str, ...] | None = None
+    window: int = 1000
+    stride: int = 0
+    window_ms: int = 0
+    reference: str = "fixed"
+    reference_size: int = 0
+    warmup: int = 0
+    detectors: tuple[str, ...] = ("ks", "psi", "chi2")
+    alpha: float = 0.01
+    correction: str = "bh"
+    critical_alpha: float = 1e-4
+    psi_bins: int = 10
+    psi_warning: float = 0.1
+    psi_critical: float = 0.25
+    min_count: int = 10
+    action: str = "alert"
+
+
+@dataclass(frozen=True)
 class CheckpointConfig:
     directory: str = ""
     interval_s: float = 10.0
@@ -236,6 +264,7 @@ class Config:
     latency: LatencyConfig
     metrics: MetricsConfig
     drift: DriftConfig
+    feature_drift: FeatureDriftConfig
     checkpoint: CheckpointConfig
     model_checkpoints: ModelCheckpointConfig
     sinks: dict[str, SinkConfig]
@@ -293,6 +322,14 @@ def _challenger(v: Any) -> str | None:
         for k, x in v.items()
     )
     return None if ok else f"a table of positive numbers with keys {', '.join(keys)}"
+
+
+def _subset(*choices: str) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, list) and v and all(c in choices for c in v)
+        return None if ok else f"a non-empty list of {', '.join(choices)}"
+
+    return check
 
 
 def _label(v: Any) -> str | None:
@@ -415,6 +452,29 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
             "warmup": _int(0),
             "action": _one_of("alert", "reset_model", "challenger"),
             "challenger": _challenger,
+        },
+    ),
+    "feature_drift": (
+        FeatureDriftConfig,
+        {
+            "enabled": _bool,
+            "numeric": _names,
+            "categorical": _names,
+            "window": _int(2),
+            "stride": _int(0),
+            "window_ms": _int(0),
+            "reference": _one_of(*FD_REFERENCES),
+            "reference_size": _int(0),
+            "warmup": _int(0),
+            "detectors": _subset(*FD_DETECTORS),
+            "alpha": _num(0, 1),
+            "correction": _one_of("bh", "bonferroni"),
+            "critical_alpha": _num(0, 1),
+            "psi_bins": _int(2),
+            "psi_warning": _num(0),
+            "psi_critical": _num(0),
+            "min_count": _int(1),
+            "action": _one_of(*FD_ACTIONS),
         },
     ),
     "checkpoint": (CheckpointConfig, {"directory": _str, "interval_s": _num(0.1)}),
@@ -556,6 +616,21 @@ def _cross_checks(
         stray = sorted(set(getattr(features, key)) - named)
         if stray:
             errors.append(f"features.{key}: {stray} are not listed in numeric or categorical")
+    fd: FeatureDriftConfig = sections["feature_drift"]
+    named_all = set(features.numeric) | set(features.categorical)
+    for key in ("numeric", "categorical"):
+        stray = sorted(set(getattr(fd, key) or ()) - named_all)
+        if stray:
+            errors.append(f"feature_drift.{key}: {stray} are not listed in [features]")
+    if fd.enabled:
+        try:
+            feature_drift_monitor(features, fd)
+        except OperatorError as exc:
+            errors.append(f"feature_drift: {exc}")
+    if fd.enabled and fd.reference == "external" and sections["sampling"].kind == "none":
+        errors.append(
+            "feature_drift.reference: 'external' takes the reservoir sample; set [sampling]"
+        )
     sampling: SamplingConfig = sections["sampling"]
     if sampling.kind in ("weighted", "stratified") and not sampling.field:
         errors.append(f"sampling.field: required when sampling.kind = {sampling.kind!r}")
@@ -587,6 +662,28 @@ def _model_side_checks(sections: dict[str, Any], names: list[str], errors: list[
             errors.append(str(exc))
         except TypeError as exc:
             errors.append(f"bad setting: {exc}")
+
+
+def feature_drift_monitor(features: FeaturesConfig, fd: FeatureDriftConfig) -> FeatureDriftMonitor:
+    """The feature-drift monitor of ``[feature_drift]`` (raises OperatorError on bad settings)."""
+    return FeatureDriftMonitor(
+        features.numeric if fd.numeric is None else fd.numeric,
+        features.categorical if fd.categorical is None else fd.categorical,
+        window=None if fd.window_ms else fd.window,
+        stride=fd.stride or None,
+        window_ms=fd.window_ms or None,
+        reference=fd.reference,
+        reference_size=fd.reference_size or None,
+        warmup=fd.warmup,
+        detectors=fd.detectors,
+        alpha=fd.alpha,
+        correction=fd.correction,
+        critical_alpha=fd.critical_alpha,
+        psi_bins=fd.psi_bins,
+        psi_warning=fd.psi_warning,
+        psi_critical=fd.psi_critical,
+        min_count=fd.min_count,
+    )
 
 
 def load(path: str | Path) -> Config:

@@ -23,7 +23,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from flows.config import SINK_NAMES, Config, SinkConfig
+from flows.config import SINK_NAMES, Config, SinkConfig, feature_drift_monitor
 from flows.learn_serve import LearnServe, ModelCheckpointing, Serving
 from flows.prometheus import JobMetrics
 from flows.report import RunReport
@@ -37,6 +37,7 @@ from online_models.policies import make_policy
 from operators.adapter import stateful_step
 from operators.decode import Decoder
 from operators.error_drift import ErrorDriftMonitor
+from operators.feature_drift_step import FeatureDriftStep
 from operators.featurize import FeatureSpec, Featurizer
 from operators.label_delay import LabelDelay
 from operators.label_join import LabelJoin
@@ -251,6 +252,12 @@ def build_dataflow(cfg: Config, summary_path: str, metrics: JobMetrics | None = 
                 every_s=s.every_s,
                 seed=cfg.job.seed,
             ),
+        )
+    d = cfg.feature_drift
+    if d.enabled:
+        monitor = feature_drift_monitor(f, d)
+        batches = stateful_step(
+            "feature_drift", batches, lambda: FeatureDriftStep(monitor, d.action)
         )
     spec = FeatureSpec(
         numeric=f.numeric,
