@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES = ("featurize", "reservoir", "linear")
+MODULES = ("featurize", "reservoir", "linear", "river_flow", "drift", "drift_flow")
 HERE = Path(__file__).parent
 
 

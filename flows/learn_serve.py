@@ -234,8 +234,12 @@ class LearnServe:
         block = batch.features
         self.names = block.names
         X = block.matrix[keep]
-        dicts = block.dicts()
-        xs = [dicts[i] for i in keep]
+        # Dicts only for models that take them (River's); vectorized models take the matrix.
+        if all(m.vectorized for m in self.learners):
+            xs: list[Any] = [None] * len(keep)
+        else:
+            dicts = block.dicts()
+            xs = [dicts[i] for i in keep]
         preds, probas, ms = [], [], []
         for learner in self.learners:
             started = time.perf_counter()
