@@ -143,7 +143,8 @@ class Decoder:
             if type(v) is float and isfinite(v):  # the common case, first
                 fields[name] = v
             elif v is None or v == "":
-                fields[name] = self._missing(name)
+                self._check_optional(name)
+                fields[name] = None
             else:
                 fields[name] = _number(f"feature {name!r}", v, text)
         for name in self.categorical:
@@ -151,7 +152,8 @@ class Decoder:
             if type(v) is str and v:
                 fields[name] = v
             elif v is None or v == "":
-                fields[name] = self._missing(name)
+                self._check_optional(name)
+                fields[name] = None
             elif isinstance(v, (int, float, bool)):
                 fields[name] = str(v)
             else:
@@ -179,10 +181,10 @@ class Decoder:
             meta[self.weight_field] = w
         return meta
 
-    def _missing(self, name: str) -> None:
+    def _check_optional(self, name: str) -> None:
+        """A missing feature is imputed later, unless it is required."""
         if name in self.required:
             raise _Invalid("missing_feature", f"missing required feature {name!r}")
-        return None
 
     def _label(self, obj: Mapping[str, Any]) -> Any:
         v = obj.get(self.label_field)
