@@ -11,12 +11,12 @@ run starts cold as a new job would. Run ``python -m bench.drift`` from the repos
 from __future__ import annotations
 
 import json
-import statistics
 import time
 
 import numpy as np
 from scipy import stats
 
+from bench.entry import entry
 from operators.distributions import clear_memo
 from operators.feature_drift import FeatureDriftMonitor
 
@@ -71,17 +71,13 @@ def run(repeats: int = 5) -> dict[str, dict[str, object]]:
         seconds, tests = _scipy_loop(x)
         assert tests == WINDOWS
         baseline.append(len(x) / seconds)
-    ours_eps, base_eps = statistics.median(ours), statistics.median(baseline)
-    return {
-        "ks_vs_scipy_loop": {
-            "ours": ours_eps,
-            "baseline": base_eps,
-            "unit": "events/s",
-            "ratio": ours_eps / base_eps,
-            "target": 1.0,
-            "baseline_is": "scipy.stats.ks_2samp per feature per window in a plain loop",
-        }
-    }
+    return entry(
+        "ks_vs_scipy_loop",
+        ours,
+        baseline,
+        target=1.0,
+        baseline_is="scipy.stats.ks_2samp per feature per window in a plain loop",
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Run ``python -m bench.drift_flow``.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from bench.entry import entry
 from flows import synthetic
 from flows.config import parse
 from flows.runner import run_job
@@ -56,17 +56,13 @@ def run(repeats: int = 5) -> dict[str, dict[str, Any]]:
         for _ in range(repeats):
             on.append(_throughput(path, True))
             off.append(_throughput(path, False))
-    o, b = statistics.median(on), statistics.median(off)
-    return {
-        "drift_on_vs_off": {
-            "ours": o,
-            "baseline": b,
-            "unit": "events/s",
-            "ratio": o / b,
-            "target": 0.8,
-            "baseline_is": "the same flow and input with [feature_drift] off",
-        }
-    }
+    return entry(
+        "drift_on_vs_off",
+        on,
+        off,
+        target=0.8,
+        baseline_is="the same flow and input with [feature_drift] off",
+    )
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ Run: ``python -m bench.featurize``.
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any
 
 import numpy as np
 from river import compose, preprocessing, stats
 
+from bench.entry import entry
 from operators.featurize import FeatureSpec, Featurizer
 
 __all__ = ["run"]
@@ -76,22 +76,15 @@ def run(repeats: int = 5) -> dict[str, dict[str, Any]]:
     """Measure both ``repeats`` times and report the medians (events per second)."""
     events = make_events(OURS_EVENTS)
     measured = [(ours(events), baseline(events[:BASELINE_EVENTS])) for _ in range(repeats)]
-    x = statistics.median(m[0] for m in measured)
-    y = statistics.median(m[1] for m in measured)
-    return {
-        "featurize_vs_river": {
-            "ours": x,
-            "baseline": y,
-            "unit": "events/s",
-            "ratio": x / y,
-            "target": 10,
-            "baseline_is": (
-                "River 0.26 Select|StatImputer(Mean)|StandardScaler + Select|OneHotEncoder, "
-                "transform_one then learn_one per event (10 numeric + 3 categorical fields, "
-                "5% missing); ours: Featurizer on batches of 1000 (impute, scale, one-hot)"
-            ),
-        }
-    }
+    return entry(
+        "featurize_vs_river",
+        [m[0] for m in measured],
+        [m[1] for m in measured],
+        target=10,
+        baseline_is="River 0.26 Select|StatImputer(Mean)|StandardScaler + Select|OneHotEncoder, "
+        "transform_one then learn_one per event (10 numeric + 3 categorical fields, "
+        "5% missing); ours: Featurizer on batches of 1000 (impute, scale, one-hot)",
+    )
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ Run: ``python -m bench.linear`` (prints the JSON entry).
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from typing import Any
 
 import numpy as np
 from river import linear_model
 
+from bench.entry import entry
 from online_models.linear import LogisticRegression
 
 __all__ = ["run"]
@@ -61,20 +61,13 @@ def run(repeats: int = 5) -> dict[str, dict[str, Any]]:
     X, y, names = _stream(N_OURS)
     xs = [dict(zip(names, row, strict=True)) for row in X[:N_RIVER].tolist()]
     ys = y[:N_RIVER].tolist()
-    ours = statistics.median(_ours(X, y, names) for _ in range(repeats))
-    baseline = statistics.median(_river(xs, ys) for _ in range(repeats))
-    return {
-        "lr_vectorized_vs_river": {
-            "ours": round(ours),
-            "baseline": round(baseline),
-            "unit": "events/s",
-            "ratio": round(ours / baseline, 1),
-            "target": 20,
-            "baseline_is": (
-                "river.linear_model.LogisticRegression predict_proba_one+learn_one per event"
-            ),
-        }
-    }
+    return entry(
+        "lr_vectorized_vs_river",
+        [_ours(X, y, names) for _ in range(repeats)],
+        [_river(xs, ys) for _ in range(repeats)],
+        target=20,
+        baseline_is="river.linear_model.LogisticRegression predict_proba_one+learn_one per event",
+    )
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ Run: ``python -m bench.reservoir``.
 from __future__ import annotations
 
 import random
-import statistics
 import time
 from typing import Any
 
 import numpy as np
 
+from bench.entry import entry
 from operators.reservoir import UniformReservoir
 
 __all__ = ["run"]
@@ -63,22 +63,15 @@ def baseline(n_events: int, seed: int = 0) -> float:
 def run(repeats: int = 5) -> dict[str, dict[str, Any]]:
     """Measure both ``repeats`` times and report the medians (events per second)."""
     measured = [(ours(OURS_EVENTS, r), baseline(BASELINE_EVENTS, r)) for r in range(repeats)]
-    x = statistics.median(m[0] for m in measured)
-    y = statistics.median(m[1] for m in measured)
-    return {
-        "reservoir_vs_algorithm_r": {
-            "ours": x,
-            "baseline": y,
-            "unit": "events/s",
-            "ratio": x / y,
-            "target": 1,
-            "baseline_is": (
-                "pure-Python Algorithm R (random.random per event) over the same arange "
-                "batches of 1000, 2M events; ours: UniformReservoir (Algorithm L) of 10,000 "
-                "over 10M events"
-            ),
-        }
-    }
+    return entry(
+        "reservoir_vs_algorithm_r",
+        [m[0] for m in measured],
+        [m[1] for m in measured],
+        target=1,
+        baseline_is="pure-Python Algorithm R (random.random per event) over the same arange "
+        "batches of 1000, 2M events; ours: UniformReservoir (Algorithm L) of 10,000 "
+        "over 10M events",
+    )
 
 
 if __name__ == "__main__":

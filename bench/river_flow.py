@@ -14,7 +14,6 @@ Run: ``python -m bench.river_flow``.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import orjson
 from river import linear_model, tree
 
+from bench.entry import entry
 from flows import synthetic
 from flows.config import parse
 from flows.runner import run_job
@@ -78,18 +78,14 @@ def run(repeats: int = 5) -> dict[str, dict[str, Any]]:
         for _ in range(repeats):
             ours.append(_flow(path))
             base.append(_bare(xs, ys))
-    o, b = statistics.median(ours), statistics.median(base)
-    return {
-        "river_flow_vs_bare_loop": {
-            "ours": o,
-            "baseline": b,
-            "unit": "events/s",
-            "ratio": o / b,
-            "target": 0.9,
-            "baseline_is": "a bare loop of predict_proba_one + learn_one of the same River models "
-            "on the same, already featurized events",
-        }
-    }
+    return entry(
+        "river_flow_vs_bare_loop",
+        ours,
+        base,
+        target=0.9,
+        baseline_is="a bare loop of predict_proba_one + learn_one of the same River models "
+        "on the same, already featurized events",
+    )
 
 
 if __name__ == "__main__":
