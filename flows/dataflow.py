@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import timedelta
 from typing import Any
 
@@ -259,22 +259,9 @@ def build_dataflow(cfg: Config, summary_path: str, metrics: JobMetrics | None = 
         batches = stateful_step(
             "feature_drift", batches, lambda: FeatureDriftStep(monitor, d.action)
         )
-    spec = FeatureSpec(
-        numeric=f.numeric,
-        categorical=f.categorical,
-        impute=f.impute,
-        impute_default=f.impute_default,
-        fill_value=f.fill_value,
-        scaler=f.scaler,
-        clip=f.clip,
-        bins=f.bins,
-        max_categories=f.max_categories,
-        min_count=f.min_count,
-        hash_width=f.hash_width,
-        numeric_indicator=f.numeric_indicator,
-        categorical_indicator=f.categorical_indicator,
-        seed=cfg.job.seed,
-    )
+    # [features] holds every FeatureSpec setting under the same name (plus `required`).
+    shared = {k.name: getattr(f, k.name) for k in fields(FeatureSpec) if hasattr(f, k.name)}
+    spec = FeatureSpec(**shared | {"seed": cfg.job.seed})
     featured = stateful_step("featurize", batches, lambda: _FeatureStep(_featurizer(cfg, spec)))
     fresh = learn_serve(cfg)  # built now, so a bad warm start fails before the job starts
     learned = stateful_step("learn", featured, lambda: fresh)
