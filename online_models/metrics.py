@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -111,12 +112,20 @@ class _Batch:
         P = None if self.P is None else self.P[idx]
         return _Batch([self.y_true[i] for i in idx], [self.y_pred[i] for i in idx], P, self.classes)
 
-    def p_of(self, labels: Sequence[Hashable]) -> np.ndarray:
-        """Probability given to ``labels[i]`` in row ``i`` (0 for a label not in ``classes``)."""
+    @cached_property
+    def p_true(self) -> np.ndarray:
+        """Probability given to the true label of each row (0 for a class not in ``classes``)."""
         assert self.P is not None
         index = {c: i for i, c in enumerate(self.classes)}
         padded = np.column_stack([self.P, np.zeros(len(self.P))])
-        return padded[np.arange(len(labels)), [index.get(y, -1) for y in labels]]
+        return padded[np.arange(len(self.y_true)), [index.get(y, -1) for y in self.y_true]]
+
+    def p_label(self, label: Hashable) -> np.ndarray:
+        """Probability given to ``label`` in each row (0 if it is not in ``classes``)."""
+        assert self.P is not None
+        if label in self.classes:
+            return self.P[:, self.classes.index(label)]
+        return np.zeros(len(self.P))
 
 
 class _Ring:
@@ -229,7 +238,7 @@ class LogLoss(Metric):
     needs_proba = True
 
     def _rows(self, batch: _Batch) -> np.ndarray:
-        p = np.clip(batch.p_of(batch.y_true), 1e-15, 1.0 - 1e-15)
+        p = np.clip(batch.p_true, 1e-15, 1.0 - 1e-15)
         return _column(-np.log(p))
 
 
@@ -250,10 +259,10 @@ class Brier(Metric):
 
     def _rows(self, batch: _Batch) -> np.ndarray:
         assert batch.P is not None
-        p_true = batch.p_of(batch.y_true)
+        p_true = batch.p_true
         if self.pos_label is None:
             return _column((batch.P**2).sum(axis=1) - 2.0 * p_true + 1.0)
-        p_pos = batch.p_of([self.pos_label] * len(batch.y_true))
+        p_pos = batch.p_label(self.pos_label)
         hit = np.array([y == self.pos_label for y in batch.y_true], dtype=float)
         return _column((p_pos - hit) ** 2)
 
@@ -414,7 +423,7 @@ class ROCAUC(Metric):
 
     def _rows(self, batch: _Batch) -> np.ndarray:
         hit = [y == self.pos_label for y in batch.y_true]
-        return np.column_stack([batch.p_of([self.pos_label] * len(hit)), np.array(hit, float)])
+        return np.column_stack([batch.p_label(self.pos_label), np.array(hit, float)])
 
     def _reduce(self, rows: np.ndarray) -> np.ndarray:
         b = np.clip((rows[:, 0] * self.bins).astype(np.intp), 0, self.bins - 1)
