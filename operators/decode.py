@@ -6,8 +6,14 @@ feature, has the wrong type, or carries a number that is not finite becomes a
 Unknown fields are ignored. A missing feature (absent or null) is not an error unless the
 feature is ``required``: it reaches the featurizer as None, to be imputed.
 
-Each dead letter has a ``kind``: ``malformed_json``, ``not_an_object``, ``missing_id``,
-``missing_feature``, ``wrong_type``, ``not_finite`` or ``null_label``.
+Each dead letter has a ``kind``: ``malformed_json``, ``too_deep`` (nested deeper than 1024
+levels), ``not_an_object``, ``missing_id``, ``missing_feature``, ``wrong_type``, ``not_finite``
+or ``null_label``.
+
+Strict JSON has no NaN or Infinity, and ``1e400`` overflows a double: a record carrying one
+(the tokens ``NaN``, ``Infinity``, ``-Infinity`` some encoders write, or a number out of the
+double range) is ``not_finite``, with the field named when the job uses it; it is rejected even
+when the number is in a field the job ignores (the record is not valid JSON).
 
 A raw record is ``(role, source, ts_ms, value)``: role ``"events"`` or ``"labels"``, the
 record's position (e.g. ``"events/0@17"``), the source timestamp, and the value as JSON bytes,
@@ -23,6 +29,7 @@ numbers are parsed from text).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -98,8 +105,12 @@ class Decoder:
                 event_id = self._id(obj, source)
                 ts = self._time(obj, ts_ms)
                 if role == "events":
-                    fields = self._fields(obj)
-                    events.append(Event(event_id, ts, fields, source, self._meta(obj)))
+                    fields = self._fields(obj)  # names a used field that is not finite
+                    meta = self._meta(obj)
+                if isinstance(obj, _NotFinite):
+                    raise _Invalid("not_finite", obj.reason())
+                if role == "events":
+                    events.append(Event(event_id, ts, fields, source, meta))
                 if self.label_field in obj or role == "labels":
                     labels.append(Label(event_id, ts, self._label(obj), source))
             except _Invalid as exc:
@@ -113,7 +124,11 @@ class Decoder:
         try:
             obj = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
-            raise _Invalid("malformed_json", f"malformed JSON: {exc}") from None
+            if "depth limit" in str(exc):
+                raise _Invalid("too_deep", f"JSON nested too deeply: {exc}") from None
+            obj = _non_finite(value)
+            if obj is None:
+                raise _Invalid("malformed_json", f"malformed JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise _Invalid("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
         return obj
@@ -201,6 +216,52 @@ class Decoder:
         raise _Invalid(
             "wrong_type", f"label field {self.label_field!r}: expected a class, got {v!r}"
         )
+
+
+class _NotFinite(dict):  # type: ignore[type-arg]
+    """A JSON object that strict JSON rejects only for its non-finite numbers."""
+
+    def reason(self) -> str:
+        where = sorted(k for k, v in self.items() if _has_non_finite(v))
+        inside = f" in field(s) {', '.join(map(repr, where))}" if where else ""
+        return f"a number that is not finite (NaN, Infinity or beyond a double){inside}"
+
+
+def _has_non_finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, dict):
+        return any(_has_non_finite(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_has_non_finite(x) for x in v)
+    return False
+
+
+def _non_finite(value: Any) -> Any:
+    """``value`` parsed leniently if non-finite numbers are all that make it invalid, else None.
+
+    (Only on the error path: the strict parser already refused the record.)
+    """
+    seen = []
+
+    def number(text: str) -> float:
+        x = float(text)
+        if not math.isfinite(x):
+            seen.append(text)
+        return x
+
+    def constant(name: str) -> float:
+        seen.append(name)
+        return float(name)  # "NaN", "Infinity", "-Infinity" are what float() reads
+
+    try:
+        text = value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
+        obj = json.loads(text, parse_float=number, parse_constant=constant)
+    except (ValueError, TypeError, RecursionError, UnicodeDecodeError):
+        return None
+    if not seen:
+        return None  # invalid for another reason the lenient parser lets through
+    return _NotFinite(obj) if isinstance(obj, dict) else obj
 
 
 def _number(what: str, v: Any, text: bool) -> float:

@@ -25,11 +25,15 @@ def one(value, role="events", decoder=D):
         (b'{"id": 1, "x": "1.5"}', "wrong_type"),
         (b'{"id": 1, "x": true}', "wrong_type"),
         (b'{"id": 1, "x": [1]}', "wrong_type"),
-        (b'{"id": 1, "x": NaN}', "malformed_json"),
-        (b'{"id": 1, "x": Infinity}', "malformed_json"),
-        (b'{"id": 1, "x": 1e400}', "malformed_json"),
+        (b'{"id": 1, "x": NaN}', "not_finite"),
+        (b'{"id": 1, "x": Infinity}', "not_finite"),
+        (b'{"id": 1, "x": -Infinity}', "not_finite"),
+        (b'{"id": 1, "x": 1e400}', "not_finite"),
+        (b'{"id": 1, "x": 1, "unused": NaN}', "not_finite"),
+        (b'{"id": 1, "x": 1, "s": "\\ud800"}', "malformed_json"),
         (b'{"id": 1, "x": 1, "c": {"deep": [1]}}', "wrong_type"),
-        (b"[" * 5000 + b"]" * 5000, "malformed_json"),
+        (b"[" * 5000 + b"]" * 5000, "too_deep"),
+        (b'{"id": 1, "x": 1, "c": ' + b"[" * 5000 + b"]" * 5000 + b"}", "too_deep"),
         (b'{"id": 1, "x": 1, "label": null}', "null_label"),
     ],
 )
@@ -38,6 +42,18 @@ def test_bad_records_become_dead_letters_with_their_kind(raw, kind):
     assert [d.kind for d in dead] == [kind]
     assert dead[0].raw == raw and dead[0].source == "t/0@0" and dead[0].role == "events"
     assert dead[0].reason  # readable
+
+
+def test_non_finite_reasons_name_the_field():
+    _, _, dead = one(b'{"id": 1, "x": NaN}')
+    assert dead[0].reason == "feature 'x': expected a finite number, got nan"
+    _, _, dead = one(b'{"id": 1, "x": 1, "unused": [1, Infinity]}')
+    assert "'unused'" in dead[0].reason
+
+
+def test_nesting_within_the_limit_in_an_unknown_field_is_ignored():
+    events, _, dead = one(b'{"id": 1, "x": 1, "deep": ' + b"[" * 500 + b"]" * 500 + b"}")
+    assert dead == [] and [e.id for e in events] == ["1"]
 
 
 def test_a_null_label_is_a_dead_letter_but_its_event_is_still_predicted():
