@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from flows import shutdown
 from flows.prometheus import JobMetrics
 from operators.records import Batch
 
@@ -81,7 +82,7 @@ class RunReport:
             if dead.role == "events":
                 self.events_in += 1
                 self.events_bad += 1
-            else:
+            elif dead.role == "labels":
                 self.labels_bad += 1
             self.reasons[dead.kind] = self.reasons.get(dead.kind, 0) + 1
         if n:
@@ -148,6 +149,7 @@ class RunReport:
             "sample": self.sample,
             "checkpoints": dict(self.checkpoint, recovery_snapshots=self.snapshots),
             "elapsed_s": elapsed,
+            "stopped_by": shutdown.reason(),
         }
 
 

@@ -2,23 +2,32 @@
 
 The recovery store is created on the first run (one SQLite partition per worker) and resumed
 from its last snapshot after that; there is nothing to initialize by hand.
+
+While the job runs, SIGTERM and SIGINT stop it gracefully (:mod:`flows.shutdown`): the input
+ends after the current batch, the final snapshot is taken and the run summary is written.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+from bytewax.inputs import Source
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
+from flows import shutdown
 from flows.config import Config
 from flows.dataflow import build_dataflow
+from flows.learn_serve import LearnServe
 from flows.prometheus import serve
+from flows.report import RunReport
+from flows.sinks import dumps
 
 __all__ = ["run_job", "recovery_store"]
 
@@ -32,8 +41,23 @@ def recovery_store(directory: str) -> RecoveryConfig:
     return RecoveryConfig(path)
 
 
-def run_job(cfg: Config, summary_path: str | None = None) -> dict[str, Any]:
-    """Run ``cfg`` until its input ends; return the run summary (also written to the path)."""
+def run_job(
+    cfg: Config,
+    summary_path: str | None = None,
+    *,
+    source: Source[Any] | None = None,
+    adjust_learn: Callable[[LearnServe], LearnServe] | None = None,
+) -> dict[str, Any]:
+    """Run ``cfg`` until its input ends or it is stopped; return the run summary (also
+    written to ``summary_path``).
+
+    Args:
+        cfg: the validated configuration.
+        summary_path: where the run summary goes (a temporary file when None).
+        source: a source to use instead of the configured one (replay).
+        adjust_learn: applied to the learn step's state when it is built fresh (replay:
+            frozen models, warm start).
+    """
     tmp = None
     if summary_path is None:
         fd, tmp = tempfile.mkstemp(prefix="riverbed-summary-", suffix=".json")
@@ -41,16 +65,36 @@ def run_job(cfg: Config, summary_path: str | None = None) -> dict[str, Any]:
         summary_path = tmp
     try:
         metrics = serve(cfg.job.metrics_port) if cfg.job.metrics_port else None
-        flow = build_dataflow(cfg, summary_path, metrics)
+        flow = build_dataflow(cfg, summary_path, metrics, source=source, adjust_learn=adjust_learn)
         recovery = recovery_store(cfg.checkpoint.directory) if cfg.checkpoint.directory else None
-        cli_main(
-            flow,
-            epoch_interval=timedelta(seconds=cfg.checkpoint.interval_s),
-            recovery_config=recovery,
-        )
+        with shutdown.handle_signals():
+            cli_main(
+                flow,
+                epoch_interval=timedelta(seconds=cfg.checkpoint.interval_s),
+                recovery_config=recovery,
+            )
+        if not os.path.exists(summary_path) or os.path.getsize(summary_path) == 0:
+            # The input was empty from the start (no batch reached the report step, so it
+            # never ran): the summary of nothing.
+            _write(summary_path, RunReport(checkpoint=_checkpoint_settings(cfg)).summary())
         with open(summary_path, "rb") as f:
             summary: dict[str, Any] = orjson.loads(f.read())
         return summary
     finally:
         if tmp is not None:
             os.unlink(tmp)
+
+
+def _checkpoint_settings(cfg: Config) -> dict[str, Any]:
+    settings: dict[str, Any] = {"directory": cfg.checkpoint.directory or None}
+    if cfg.checkpoint.directory:
+        settings["interval_s"] = cfg.checkpoint.interval_s
+    return settings
+
+
+def _write(path: str, summary: dict[str, Any]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile("wb", dir=directory, delete=False) as f:
+        f.write(dumps(summary) + b"\n")
+    os.replace(f.name, path)

@@ -12,14 +12,26 @@ Kafka: the events topic and the labels topic are read by one consumer and merged
 (record timestamp, events before labels on ties, then partition and offset), so labels that
 were produced after their event reach the job after it, and a replay is repeatable. With
 ``stop_at_end`` the source ends when it reaches the high watermarks it saw at start.
+
+Failure behaviour (Kafka): at start, the broker's metadata and end offsets must come within
+``startup_timeout_s`` in all, else a :class:`SourceError` names the broker (or the missing
+topic); nothing blocks longer. A broker that goes away mid-run is waited for (librdkafka
+reconnects; positions are the source's own, so nothing is skipped). An offset the broker does
+not have is never skipped silently: records deleted before the job read them, or a broker that
+came back without records the job already saw, stop the job with a :class:`SourceError`.
+
+Every source ends its input when a graceful stop is requested (:mod:`flows.shutdown`).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
+import re
+import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any
@@ -34,10 +46,20 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from flows import synthetic
+from flows import shutdown, synthetic
 from operators.decode import RawRecord
 
-__all__ = ["SourceError", "KafkaSource", "FileSource", "SyntheticSource", "RawBatch"]
+__all__ = [
+    "SourceError",
+    "KafkaSource",
+    "FileSource",
+    "SyntheticSource",
+    "RawBatch",
+    "kafka_consumer",
+    "kafka_logger",
+    "topic_partitions",
+    "watermarks",
+]
 
 RawBatch = tuple[float, list[RawRecord]]
 
@@ -53,6 +75,40 @@ def _soon(ms: int) -> datetime:
 # --- Kafka -------------------------------------------------------------------------------------
 
 
+class _QuietRepeats(logging.Filter):
+    """Drop a librdkafka log line identical to one shown in the last ``every_s`` seconds (a
+    broker that is down is reported once per interval, not every 50 ms)."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self.shown: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # librdkafka lines carry a timestamp and "after N ms": keep only the words.
+        text = re.sub(r"\d+(\.\d+)?", "#", record.getMessage())
+        now = time.monotonic()
+        if now - self.shown.get(text, -self.every_s) < self.every_s:
+            return False
+        if len(self.shown) > 1000:
+            self.shown.clear()
+        self.shown[text] = now
+        return True
+
+
+def kafka_logger() -> logging.Logger:
+    """The logger given to librdkafka clients: lines on stderr, repeats within 10 s dropped."""
+    log = logging.getLogger("riverbed.kafka")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("riverbed: kafka: %(message)s"))
+        handler.addFilter(_QuietRepeats())
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+        log.propagate = False
+    return log
+
+
 class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
     """Events (and labels) from Kafka, merged in event time, in micro-batches.
 
@@ -64,9 +120,17 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
         stop_at_end: end at the high watermarks seen at start (drain, replay), else tail.
         max_events: records per batch.
         max_ms: how long a caught-up live source waits to fill a batch.
-        startup_timeout_s: how long to wait for the broker's metadata at start.
+        startup_timeout_s: how long to wait for the broker at start (metadata and end
+            offsets together); then a :class:`SourceError` names the broker and the topic.
         merge_wait_ms: how long a live source waits for an idle topic before merging without it.
         consumer_config: extra librdkafka settings.
+        starts: where to begin, by ``"topic/partition"``, for a job without a snapshot
+            (overrides ``start`` for those partitions; replay).
+        ends: where to end (exclusive), by ``"topic/partition"``, instead of the high
+            watermark (with ``stop_at_end``; replay).
+        time_range: ``(since_ms, until_ms)``: only records whose timestamp is in this
+            half-open range are handed over (either may be None); the others are skipped
+            (replay by timestamp, also on brokers whose offsets-for-times answer is too early).
     """
 
     def __init__(
@@ -82,6 +146,9 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
         startup_timeout_s: float = 10.0,
         merge_wait_ms: int = 200,
         consumer_config: dict[str, Any] | None = None,
+        starts: Mapping[str, int] | None = None,
+        ends: Mapping[str, int] | None = None,
+        time_range: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self.brokers = brokers
         self.topics = {"events": events_topic}
@@ -94,6 +161,9 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
         self.startup_timeout_s = startup_timeout_s
         self.merge_wait_ms = merge_wait_ms
         self.consumer_config = dict(consumer_config or {})
+        self.starts = dict(starts or {})
+        self.ends = dict(ends or {})
+        self.time_range = time_range
 
     def list_parts(self) -> list[str]:
         return ["merged"]
@@ -104,25 +174,88 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
         return _KafkaPartition(self, resume_state or {})
 
 
+def kafka_consumer(brokers: str, extra: Mapping[str, Any] | None = None) -> Consumer:
+    """A consumer that never commits, never resets an offset by itself and logs quietly."""
+    return Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": "riverbed",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            # An offset the broker does not have is an error for the source to handle, never a
+            # silent jump to the end (librdkafka's default) that would lose records.
+            "auto.offset.reset": "error",
+            "fetch.wait.max.ms": 50,
+            "logger": kafka_logger(),
+            **(extra or {}),
+        }
+    )
+
+
+def topic_partitions(
+    consumer: Consumer, brokers: str, topics: Mapping[str, str], deadline: float
+) -> list[tuple[str, str, int]]:
+    """``(role, topic, partition)`` of every partition of ``topics`` (by role), or a
+    :class:`SourceError` naming the broker or the missing topic once ``deadline`` passes."""
+    began = time.monotonic()
+    try:
+        meta = consumer.list_topics(timeout=max(deadline - began, 0.1))
+    except KafkaException as exc:
+        waited = time.monotonic() - began
+        raise SourceError(
+            f"kafka source: no answer from broker(s) {brokers} in {waited:.1f} s (source."
+            f"startup_timeout_s) for the {' and '.join(map(repr, topics.values()))} "
+            f"topic(s): {exc.args[0].str()}"
+        ) from None
+    tps = []
+    for role, topic in topics.items():
+        tmeta = meta.topics.get(topic)
+        if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+            why = f" ({tmeta.error.str()})" if tmeta is not None and tmeta.error else ""
+            raise SourceError(
+                f"kafka source: {role} topic {topic!r} does not exist on {brokers}{why}"
+            )
+        tps.extend((role, topic, p) for p in sorted(tmeta.partitions))
+    return tps
+
+
+def watermarks(
+    consumer: Consumer, brokers: str, topic: str, part: int, deadline: float
+) -> tuple[int, int]:
+    """The low and high watermarks of a partition, or a :class:`SourceError` at ``deadline``."""
+    try:
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, part), timeout=max(deadline - time.monotonic(), 0.1)
+        )
+    except KafkaException as exc:
+        raise SourceError(
+            f"kafka source: broker(s) {brokers} did not give the end offsets of topic "
+            f"{topic!r} partition {part} within the start-up timeout "
+            f"(source.startup_timeout_s): {exc.args[0].str()}"
+        ) from None
+    return int(low), int(high)
+
+
 class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
     def __init__(self, src: KafkaSource, positions: dict[str, int]) -> None:
         self.src = src
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": src.brokers,
-                "group.id": "riverbed",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "fetch.wait.max.ms": 50,
-                **src.consumer_config,
-            }
-        )
-        tps = self._partitions()
+        self.consumer = kafka_consumer(src.brokers, src.consumer_config)
+        try:
+            self._start(positions)
+        except BaseException:
+            self.consumer.close()
+            raise
+
+    def _start(self, positions: dict[str, int]) -> None:
+        src = self.src
+        deadline = time.monotonic() + src.startup_timeout_s
+        tps = topic_partitions(self.consumer, src.brokers, src.topics, deadline)
         self.positions = dict(positions)
         self.ends: dict[str, int] = {}
         self.roles: dict[str, str] = {}
         self.order: dict[str, tuple[int, int]] = {}
         self.buffers: dict[str, deque[tuple[int, int, int, int, Any]]] = {}
+        self.fetched: dict[str, int] = {}  # the next offset the consumer will deliver
         default = OFFSET_BEGINNING if src.start == "earliest" else OFFSET_END
         assign = []
         for role, topic, part in tps:
@@ -130,12 +263,14 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             self.roles[key] = role
             self.order[key] = (0 if role == "events" else 1, part)
             self.buffers[key] = deque()
-            assign.append(TopicPartition(topic, part, self.positions.get(key, default)))
+            begin = self.positions.get(key, src.starts.get(key, default))
             if src.stop_at_end:
-                _low, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(topic, part), timeout=src.startup_timeout_s
-                )
-                self.ends[key] = high
+                low, high = watermarks(self.consumer, src.brokers, topic, part, deadline)
+                self.ends[key] = src.ends.get(key, high)
+                if begin < 0:
+                    begin = low if begin == OFFSET_BEGINNING else high
+            self.fetched[key] = begin
+            assign.append(TopicPartition(topic, part, begin))
         self.consumer.assign(assign)
         self.eof: set[str] = set()
         self.paused: set[str] = set()
@@ -143,34 +278,17 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         self.idle_since: dict[str, float] = {}
         self.waiting_since: float | None = None
         self.awake: datetime | None = None
-
-    def _partitions(self) -> list[tuple[str, str, int]]:
-        src = self.src
-        try:
-            meta = self.consumer.list_topics(timeout=src.startup_timeout_s)
-        except KafkaException as exc:
-            self.consumer.close()
-            raise SourceError(
-                f"kafka source: no answer from broker(s) {src.brokers} within "
-                f"{src.startup_timeout_s:g} s (source.startup_timeout_s): {exc.args[0]}"
-            ) from None
-        tps = []
-        for role, topic in src.topics.items():
-            tmeta = meta.topics.get(topic)
-            if tmeta is None or tmeta.error is not None or not tmeta.partitions:
-                self.consumer.close()
-                raise SourceError(
-                    f"kafka source: {role} topic {topic!r} does not exist on {src.brokers}"
-                )
-            tps.extend((role, topic, p) for p in sorted(tmeta.partitions))
-        return tps
+        self.out_of_range_since: dict[str, float] = {}
 
     def _done(self, key: str) -> bool:
         if not self.src.stop_at_end:
             return False
-        return self.positions.get(key, 0) >= self.ends[key] and not self.buffers[key]
+        if self.buffers[key]:
+            return False
+        return max(self.positions.get(key, 0), self.fetched[key]) >= self.ends[key]
 
     def _fetch(self) -> None:
+        since, until = self.src.time_range
         for msg in self.consumer.consume(self.src.max_events, timeout=0):
             err = msg.error()
             key = f"{msg.topic()}/{msg.partition()}"
@@ -178,20 +296,57 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
                 if err.code() == KafkaError._PARTITION_EOF:
                     self.eof.add(key)
                     continue
+                if err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                    self._out_of_range(key)
+                    continue
                 if err.fatal():
                     raise KafkaException(err)
                 continue  # transient (broker away): librdkafka retries by itself
             offset = msg.offset()
+            self.fetched[key] = offset + 1
+            self.out_of_range_since.pop(key, None)
             if self.src.stop_at_end and offset >= self.ends[key]:
                 continue
             self.eof.discard(key)
             self.idle_since.pop(key, None)
-            offset = msg.offset()
-            if self.src.stop_at_end and offset >= self.ends[key]:
-                continue
             _kind, ts = msg.timestamp()
+            if (since is not None and ts < since) or (until is not None and ts >= until):
+                if not self.buffers[key]:
+                    self.positions[key] = offset + 1
+                continue
             self.buffers[key].append((ts, *self.order[key], offset, msg.value() or b""))
         self._flow_control()
+
+    def _out_of_range(self, key: str) -> None:
+        """The broker does not have the offset the source asked for: records were deleted
+        before the job read them (fail), or a restarted broker is not (yet) where it was
+        (wait up to ``startup_timeout_s``, then fail); never skip records silently."""
+        topic, part = self.tps[key].topic, self.tps[key].partition
+        at = self.fetched[key]
+        now = time.monotonic()
+        first = self.out_of_range_since.setdefault(key, now)
+        try:
+            low, high = watermarks(self.consumer, self.src.brokers, topic, part, now + 5.0)
+        except SourceError:
+            low, high = 0, at  # no answer: the broker is away, try again
+        where = f"kafka source: topic {topic!r} partition {part} on {self.src.brokers}"
+        if at < low:
+            raise SourceError(
+                f"{where}: records {at}..{low - 1} were deleted (retention) before the job "
+                f"read them; the oldest record left is {low}. Replay what is left with "
+                "`riverbed replay`, or start the job afresh (new checkpoint directory)."
+            )
+        if at > high and now - first > self.src.startup_timeout_s:
+            raise SourceError(
+                f"{where}: the job has read up to offset {at}, but the broker now ends at "
+                f"{high}: it lost records (restarted without its data?)"
+            )
+        # Ask again from the same offset (seek refuses a partition in this error state).
+        time.sleep(0.2)
+        self.consumer.incremental_unassign([self.tps[key]])
+        self.consumer.incremental_assign([TopicPartition(topic, part, at)])
+        if key in self.paused:
+            self.consumer.pause([self.tps[key]])
 
     def _flow_control(self) -> None:
         """Pause topic-partitions far ahead of the merge; resume them when it catches up."""
@@ -205,6 +360,8 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
                 self.consumer.resume([self.tps[key]])
 
     def next_batch(self) -> list[RawBatch]:
+        if shutdown.requested():
+            raise StopIteration  # graceful stop: the batches handed over are the last
         self._fetch()
         now = time.monotonic()
         live = [k for k in self.buffers if not self._done(k)]
@@ -333,6 +490,8 @@ class _IterPartition(StatefulSourcePartition[RawBatch, int]):
         self._close = close
 
     def next_batch(self) -> list[RawBatch]:
+        if shutdown.requested():
+            raise StopIteration  # graceful stop: the batches handed over are the last
         chunk = list(islice(self.rows, self.max_events))
         if not chunk:
             raise StopIteration
