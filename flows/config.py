@@ -104,6 +104,8 @@ class SourceConfig:
     drift_width: int = 1
     # file and synthetic: hold inline labels back this many events
     label_delay: int = 0
+    # events more than this behind the latest event time are dead letters (None: no check)
+    allowed_lateness_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,11 @@ class SinkConfig:
     path: str = ""
     brokers: str = ""
     topic: str = ""
+    # kafka: delivery checks and the message size limit
+    retries: int = 3
+    delivery_timeout_s: float = 30.0
+    max_message_bytes: int = 1_000_000
+    oversize: str = "dead_letter"
 
 
 @dataclass(frozen=True)
@@ -372,6 +379,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], str | None]]]] = {
             "drift_at": _int(0),
             "drift_width": _int(1),
             "label_delay": _int(0),
+            "allowed_lateness_ms": _int(0),
         },
     ),
     "schema": (
@@ -492,6 +500,10 @@ _SINK_KEYS: dict[str, Callable[[Any], str | None]] = {
     "path": _str,
     "brokers": _str,
     "topic": _str,
+    "retries": _int(0),
+    "delivery_timeout_s": _num(0.1),
+    "max_message_bytes": _int(1024),
+    "oversize": _one_of("dead_letter", "skip", "fail"),
 }
 _TOP = sorted([*_SECTIONS, "models", "sinks"])
 

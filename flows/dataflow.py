@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import fields, replace
 from datetime import timedelta
 from typing import Any
@@ -25,8 +26,10 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.config import SINK_NAMES, Config, SinkConfig, feature_drift_monitor
 from flows.learn_serve import LearnServe, ModelCheckpointing, Serving
+from flows.outputs import output_guard
 from flows.prometheus import JobMetrics
 from flows.report import RunReport
+from flows.shutdown import StopAwareLabelDelay
 from flows.sinks import JsonlFileSink, KafkaSink, StdoutSink, dumps
 from flows.sources import FileSource, KafkaSource, RawBatch, SyntheticSource
 from online_models import checkpoints
@@ -39,8 +42,8 @@ from operators.decode import Decoder
 from operators.error_drift import ErrorDriftMonitor
 from operators.feature_drift_step import FeatureDriftStep
 from operators.featurize import FeatureSpec, Featurizer
-from operators.label_delay import LabelDelay
 from operators.label_join import LabelJoin
+from operators.lateness import LatenessFilter
 from operators.records import Batch, FeatureBlock
 from operators.sampling import StreamSample
 
@@ -131,7 +134,16 @@ def _sink(name: str, sink: SinkConfig, up: Stream[Any]) -> None:
         keyed = op.key_on(f"sink_{name}_key", records, lambda _r: "file")
         op.output(f"sink_{name}", keyed, JsonlFileSink(sink.path))
     elif sink.kind == "kafka":
-        op.output(f"sink_{name}", records, KafkaSink(sink.brokers, sink.topic))
+        kafka = KafkaSink(
+            sink.brokers,
+            sink.topic,
+            retries=sink.retries,
+            delivery_timeout_s=sink.delivery_timeout_s,
+            max_message_bytes=sink.max_message_bytes,
+            oversize=sink.oversize,
+            name=name,
+        )
+        op.output(f"sink_{name}", records, kafka)
     else:
         op.output(f"sink_{name}", records, StdoutSink())
 
@@ -213,11 +225,22 @@ def learn_serve(cfg: Config, frozen: bool = False) -> LearnServe:
     )
 
 
-def build_dataflow(cfg: Config, summary_path: str, metrics: JobMetrics | None = None) -> Dataflow:
+def build_dataflow(
+    cfg: Config,
+    summary_path: str,
+    metrics: JobMetrics | None = None,
+    *,
+    source: Source[RawBatch] | None = None,
+    adjust_learn: Callable[[LearnServe], LearnServe] | None = None,
+) -> Dataflow:
     """The main job for ``cfg``; the run summary is written to ``summary_path`` at the end, and
-    ``metrics`` (Prometheus) are updated as batches go by."""
+    ``metrics`` (Prometheus) are updated as batches go by.
+
+    ``source`` replaces the configured source, and ``adjust_learn`` is applied to a freshly
+    built learn step (both for :mod:`flows.replay`).
+    """
     flow = Dataflow(cfg.job.name)
-    raw = op.input("source", flow, _source(cfg))
+    raw = op.input("source", flow, source if source is not None else _source(cfg))
     f = cfg.features
     decoder = Decoder(
         f.numeric,
@@ -236,8 +259,12 @@ def build_dataflow(cfg: Config, summary_path: str, metrics: JobMetrics | None = 
         weight_field=cfg.schema.weight_field,
     )
     batches = op.map("decode", raw, _Decode(decoder))
+    lateness = cfg.source.allowed_lateness_ms
+    if lateness is not None:
+        batches = stateful_step("lateness", batches, lambda: LatenessFilter(lateness))
     if cfg.source.label_delay:
-        batches = stateful_step("label_delay", batches, lambda: LabelDelay(cfg.source.label_delay))
+        delay = cfg.source.label_delay
+        batches = stateful_step("label_delay", batches, lambda: StopAwareLabelDelay(delay))
     s = cfg.sampling
     if s.kind != "none":
         batches = stateful_step(
@@ -264,7 +291,10 @@ def build_dataflow(cfg: Config, summary_path: str, metrics: JobMetrics | None = 
     spec = FeatureSpec(**shared | {"seed": cfg.job.seed})
     featured = stateful_step("featurize", batches, lambda: _FeatureStep(_featurizer(cfg, spec)))
     fresh = learn_serve(cfg)  # built now, so a bad warm start fails before the job starts
+    if adjust_learn is not None:
+        fresh = adjust_learn(fresh)
     learned = stateful_step("learn", featured, lambda: fresh)
+    learned = op.map("output_guard", learned, output_guard(cfg.sinks))
     for name in SINK_NAMES:
         _sink(name, cfg.sinks[name], learned)
     checkpoint = {"directory": cfg.checkpoint.directory or None}

@@ -112,7 +112,8 @@ class LearnServe:
         top_k: emit the ``top_k`` most probable classes with each prediction (0: none).
         monitor_window: events behind the feedback-loop monitor's figures.
         weight_field: the event field of importance weights passed to the learners.
-        frozen: predict and score only; never learn (batch prediction with fixed models).
+        frozen: predict and score only: no model learns, and the policy, the deployment mode
+            and the drift monitor are not updated (batch prediction with fixed models).
         model_checkpoints: periodic model checkpoint files, or None.
         drift_action: what a drift alert on a model's errors does: ``"alert"`` (nothing
             more), ``"reset_model"`` or ``"challenger"``.
@@ -311,10 +312,11 @@ class LearnServe:
             learner.score(ys, preds, probas)
             errors = [self._error(y, pred) for y, pred in zip(ys, preds)]
             rewards[:, m] = self._reward(errors)
-            alerts.extend(self.drift.update(learner.name, errors, positions, ids, ts))
+            if not self.frozen:
+                alerts.extend(self.drift.update(learner.name, errors, positions, ids, ts))
         self._score_served(payloads, ys, served)
-        alerts.extend(self._feedback(served, rewards, payloads, positions))
-        if not self.frozen:
+        if not self.frozen:  # frozen: the policy, the deployment and the models stay as they are
+            alerts.extend(self._feedback(served, rewards, payloads, positions))
             alerts.extend(self._race(payloads, ys, rewards))
             self._train(payloads, ys, events)
             drifted = {

@@ -3,15 +3,17 @@
 - The file sink keeps its byte offset in Bytewax's recovery snapshot and truncates back to it
   on resume, so a file holds each record once even after a crash.
 - The Kafka sink writes the same JSON as the message value, keyed by the record id, and waits
-  for every delivery report at the end of each batch: a record the broker did not take fails
-  the job loudly (after librdkafka's own retries) instead of being dropped. Kafka output is
-  at-least-once: consumers drop duplicates by key.
+  for every delivery report at the end of each batch: a record the broker did not take is sent
+  again (``retries``), then fails the job loudly, naming its key, instead of being dropped.
+  Kafka output is at-least-once: consumers drop duplicates by key.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,9 +23,21 @@ from bytewax.outputs import (
     StatefulSinkPartition,
     StatelessSinkPartition,
 )
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-__all__ = ["SinkError", "JsonlFileSink", "KafkaSink", "StdoutSink", "dumps"]
+from flows.sources import kafka_logger
+
+__all__ = [
+    "SinkError",
+    "JsonlFileSink",
+    "KafkaSink",
+    "StdoutSink",
+    "dumps",
+    "topic_max_message_bytes",
+    "OVERSIZE",
+    "RECORD_OVERHEAD",
+]
 
 
 class SinkError(RuntimeError):
@@ -68,15 +82,71 @@ class _FilePartition(StatefulSinkPartition[dict[str, Any], int]):
         self.f.close()
 
 
+OVERSIZE = ("dead_letter", "skip", "fail")
+"""What a Kafka sink does with a record over the broker's message size limit."""
+
+RECORD_OVERHEAD = 128
+"""Bytes a record takes in a Kafka record batch beyond its key and value (a safe bound)."""
+
+_SIZE_ERRORS = (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)
+
+
+def topic_max_message_bytes(brokers: str, topic: str, timeout_s: float = 5.0) -> int | None:
+    """The topic's ``max.message.bytes`` as the broker reports it (None if it does not say)."""
+    admin = AdminClient({"bootstrap.servers": brokers, "logger": kafka_logger()})
+    try:
+        futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)])
+        for future in futures.values():
+            entry = future.result(timeout=timeout_s).get("max.message.bytes")
+            if entry is not None and entry.value is not None:
+                return int(entry.value)
+    except (KafkaException, ValueError, TypeError, concurrent.futures.TimeoutError):
+        return None
+    return None
+
+
 class KafkaSink(DynamicSink[dict[str, Any]]):
-    """Produce records to a Kafka topic, keyed by ``record["id"]``, checking delivery."""
+    """Produce records to a Kafka topic, keyed by ``record["id"]``, checking every delivery.
+
+    A record whose delivery fails (after librdkafka's own retries within
+    ``delivery_timeout_s``) is sent again, up to ``retries`` more times; then the job fails
+    with a :class:`SinkError` naming the sink, the topic and the record key. A record the
+    broker refuses as too large is skipped with a line on stderr (``oversize = "skip"``) or
+    fails the job naming its key (otherwise: the dataflow's output guard sends records over
+    the known limit to the dead letters before they reach the sink, see
+    :mod:`flows.outputs`).
+
+    Args:
+        brokers: bootstrap servers.
+        topic: the topic.
+        producer_config: extra librdkafka settings.
+        retries: how many times a failed record is sent again.
+        delivery_timeout_s: how long one attempt may take (librdkafka ``delivery.timeout.ms``).
+        max_message_bytes: the producer's ``message.max.bytes``.
+        oversize: ``dead_letter``, ``skip`` or ``fail`` (see above).
+        name: the sink's name in messages.
+    """
 
     def __init__(
-        self, brokers: str, topic: str, producer_config: dict[str, Any] | None = None
+        self,
+        brokers: str,
+        topic: str,
+        producer_config: dict[str, Any] | None = None,
+        *,
+        retries: int = 3,
+        delivery_timeout_s: float = 30.0,
+        max_message_bytes: int = 1_000_000,
+        oversize: str = "dead_letter",
+        name: str = "",
     ) -> None:
         self.brokers = brokers
         self.topic = topic
         self.producer_config = dict(producer_config or {})
+        self.retries = retries
+        self.delivery_timeout_s = delivery_timeout_s
+        self.max_message_bytes = max_message_bytes
+        self.oversize = oversize
+        self.name = name or topic
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaPartition:
         return _KafkaPartition(self)
@@ -85,42 +155,104 @@ class KafkaSink(DynamicSink[dict[str, Any]]):
 class _KafkaPartition(StatelessSinkPartition[dict[str, Any]]):
     def __init__(self, sink: KafkaSink) -> None:
         self.sink = sink
+        timeout_ms = max(int(sink.delivery_timeout_s * 1000), 1)
         self.producer = Producer(
             {
                 "bootstrap.servers": sink.brokers,
-                "linger.ms": 5,
+                "linger.ms": min(5, timeout_ms - 1),
                 "enable.idempotence": False,
+                "delivery.timeout.ms": timeout_ms,
+                "message.max.bytes": sink.max_message_bytes + RECORD_OVERHEAD,
+                "logger": kafka_logger(),
                 **sink.producer_config,
             }
         )
-        self.failures: list[str] = []
-
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self.failures.append(f"key {msg.key()!r}: {err.str()}")
+        self.where = f"kafka sink {sink.name!r} (topic {sink.topic!r} on {sink.brokers})"
+        self.skipped = 0
 
     def write_batch(self, items: list[dict[str, Any]]) -> None:
-        topic = self.sink.topic
-        for record in items:
-            key = str(record.get("id", "")).encode()
-            try:
-                self.producer.produce(topic, dumps(record), key, on_delivery=self._delivered)
-            except BufferError:
-                self.producer.poll(0.5)
-                self.producer.produce(topic, dumps(record), key, on_delivery=self._delivered)
-            except KafkaException as exc:
+        pending = [(str(record.get("id", "")).encode(), dumps(record)) for record in items]
+        for attempt in range(self.sink.retries + 1):
+            failed = self._send(pending)
+            if not failed:
+                return
+            i, err = failed[0]
+            if attempt == self.sink.retries:
+                more = f" (and {len(failed) - 1} more records)" if len(failed) > 1 else ""
                 raise SinkError(
-                    f"kafka sink {topic!r}: cannot produce key {key!r}: {exc}"
-                ) from None
-        remaining = self.producer.flush(60)
+                    f"{self.where}: record key {pending[i][0].decode(errors='replace')!r} not "
+                    f"delivered after {attempt + 1} attempts (sinks.{self.sink.name}.retries = "
+                    f"{self.sink.retries}, delivery_timeout_s = {self.sink.delivery_timeout_s:g})"
+                    f": {err}{more}"
+                )
+            print(
+                f"riverbed: {self.where}: {len(failed)} records not delivered ({err}); "
+                f"sending them again (retry {attempt + 1} of {self.sink.retries})",
+                file=sys.stderr,
+                flush=True,
+            )
+            pending = [pending[i] for i, _ in sorted(failed)]
+
+    def _send(self, records: list[tuple[bytes, bytes]]) -> list[tuple[int, str]]:
+        """Produce ``records`` and wait for every delivery report; return the failed ones
+        (their index and the error)."""
+        failed: list[tuple[int, str]] = []
+        oversize: list[tuple[int, str]] = []
+
+        def report(i: int) -> Callable[[Any, Any], None]:
+            def delivered(err: Any, _msg: Any) -> None:
+                if err is not None:
+                    (oversize if err.code() in _SIZE_ERRORS else failed).append((i, err.str()))
+
+            return delivered
+
+        topic = self.sink.topic
+        for i, (key, value) in enumerate(records):
+            while True:
+                try:
+                    self.producer.produce(topic, value, key, on_delivery=report(i))
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)  # the local queue is full: let it drain
+                except KafkaException as exc:
+                    err = exc.args[0]
+                    if err.code() in _SIZE_ERRORS:
+                        oversize.append((i, err.str()))
+                        break
+                    raise SinkError(
+                        f"{self.where}: cannot produce record key "
+                        f"{key.decode(errors='replace')!r}: {err.str()}"
+                    ) from None
+        remaining = self.producer.flush(self.sink.delivery_timeout_s + 10)
         if remaining:
-            raise SinkError(f"kafka sink {topic!r}: {remaining} records not delivered within 60 s")
-        if self.failures:
-            first = self.failures[0]
-            raise SinkError(f"kafka sink {topic!r}: {len(self.failures)} records failed: {first}")
+            raise SinkError(
+                f"{self.where}: {remaining} records had no delivery report within "
+                f"{self.sink.delivery_timeout_s + 10:g} s"
+            )
+        for i, why in sorted(oversize):
+            self._too_large(records[i][0], len(records[i][1]), why)
+        return failed
+
+    def _too_large(self, key: bytes, size: int, why: str) -> None:
+        shown = key.decode(errors="replace")
+        if self.sink.oversize == "skip":
+            self.skipped += 1
+            print(
+                f"riverbed: {self.where}: record key {shown!r} ({size} bytes) refused as too "
+                f"large ({why}); skipped (sinks.{self.sink.name}.oversize = 'skip')",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        raise SinkError(
+            f"{self.where}: record key {shown!r} ({size} bytes) refused as too large: {why}. "
+            f"The broker's limit is below sinks.{self.sink.name}.max_message_bytes = "
+            f"{self.sink.max_message_bytes}: lower that setting to the topic's "
+            "max.message.bytes, so such records go to the dead letters"
+        )
 
     def close(self) -> None:
-        self.producer.flush(60)
+        self.producer.flush(self.sink.delivery_timeout_s + 10)
 
 
 class StdoutSink(DynamicSink[dict[str, Any]]):
