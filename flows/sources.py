@@ -128,9 +128,10 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
             (overrides ``start`` for those partitions; replay).
         ends: where to end (exclusive), by ``"topic/partition"``, instead of the high
             watermark (with ``stop_at_end``; replay).
-        time_range: ``(since_ms, until_ms)``: only records whose timestamp is in this
-            half-open range are handed over (either may be None); the others are skipped
-            (replay by timestamp, also on brokers whose offsets-for-times answer is too early).
+        time_ranges: ``(since_ms, until_ms)`` by ``"topic/partition"``: only records whose
+            timestamp is in this half-open range are handed over (either bound may be None);
+            the others are skipped (replay by timestamp, right even on a broker whose
+            offsets-for-times answer is too early).
     """
 
     def __init__(
@@ -148,7 +149,7 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
         consumer_config: dict[str, Any] | None = None,
         starts: Mapping[str, int] | None = None,
         ends: Mapping[str, int] | None = None,
-        time_range: tuple[int | None, int | None] = (None, None),
+        time_ranges: Mapping[str, tuple[int | None, int | None]] | None = None,
     ) -> None:
         self.brokers = brokers
         self.topics = {"events": events_topic}
@@ -163,7 +164,7 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
         self.consumer_config = dict(consumer_config or {})
         self.starts = dict(starts or {})
         self.ends = dict(ends or {})
-        self.time_range = time_range
+        self.time_ranges = dict(time_ranges or {})
 
     def list_parts(self) -> list[str]:
         return ["merged"]
@@ -288,7 +289,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         return max(self.positions.get(key, 0), self.fetched[key]) >= self.ends[key]
 
     def _fetch(self) -> None:
-        since, until = self.src.time_range
+        ranges = self.src.time_ranges
         for msg in self.consumer.consume(self.src.max_events, timeout=0):
             err = msg.error()
             key = f"{msg.topic()}/{msg.partition()}"
@@ -310,6 +311,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             self.eof.discard(key)
             self.idle_since.pop(key, None)
             _kind, ts = msg.timestamp()
+            since, until = ranges.get(key, (None, None))
             if (since is not None and ts < since) or (until is not None and ts >= until):
                 if not self.buffers[key]:
                     self.positions[key] = offset + 1
