@@ -122,7 +122,9 @@ class KafkaSink(DynamicSink[dict[str, Any]]):
         producer_config: extra librdkafka settings.
         retries: how many times a failed record is sent again.
         delivery_timeout_s: how long one attempt may take (librdkafka ``delivery.timeout.ms``).
-        max_message_bytes: the producer's ``message.max.bytes``.
+        max_message_bytes: the largest message, and record batch, the sink sends (the
+            producer's ``message.max.bytes`` and ``batch.size``); the topic's own
+            ``max.message.bytes`` when the broker reports a lower one.
         oversize: ``dead_letter``, ``skip`` or ``fail`` (see above).
         name: the sink's name in messages.
     """
@@ -156,13 +158,19 @@ class _KafkaPartition(StatelessSinkPartition[dict[str, Any]]):
     def __init__(self, sink: KafkaSink) -> None:
         self.sink = sink
         timeout_ms = max(int(sink.delivery_timeout_s * 1000), 1)
+        # The broker applies its limit to a whole record batch: batches stay under it too.
+        limit = sink.max_message_bytes
+        on_topic = topic_max_message_bytes(sink.brokers, sink.topic)
+        if on_topic is not None:
+            limit = min(limit, on_topic)
         self.producer = Producer(
             {
                 "bootstrap.servers": sink.brokers,
                 "linger.ms": min(5, timeout_ms - 1),
                 "enable.idempotence": False,
                 "delivery.timeout.ms": timeout_ms,
-                "message.max.bytes": sink.max_message_bytes + RECORD_OVERHEAD,
+                "message.max.bytes": limit,
+                "batch.size": limit,
                 "logger": kafka_logger(),
                 **sink.producer_config,
             }
