@@ -232,6 +232,8 @@ class LearnServe:
             if not (self.join.is_duplicate(e.id) or e.id in seen):
                 seen.add(e.id)
                 keep.append(i)
+            else:  # seen before: not predicted nor learned again, but counted
+                self.join.counts["duplicate_events"] += 1
         block = batch.features
         self.names = block.names
         X = block.matrix[keep]
