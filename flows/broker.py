@@ -107,14 +107,17 @@ class EmbeddedBroker:
         self.stop()
 
 
-def create_topics(brokers: str, topics: list[str], partitions: int = 1) -> None:
+def create_topics(
+    brokers: str, topics: list[str], partitions: int = 1, config: dict[str, str] | None = None
+) -> None:
     """Create topics that keep every record (existing topics are fine).
 
     Retention is off: the demo's and the tests' streams carry event times in the past, which a
-    time-based retention would delete at once, and a replay needs the whole history.
+    time-based retention would delete at once, and a replay needs the whole history. ``config``
+    adds topic settings (e.g. ``max.message.bytes``).
     """
     admin = AdminClient({"bootstrap.servers": brokers})
-    keep = {"retention.ms": "-1", "retention.bytes": "-1"}
+    keep = {"retention.ms": "-1", "retention.bytes": "-1", **(config or {})}
     futures = admin.create_topics([NewTopic(t, partitions, 1, config=keep) for t in topics])
     for topic, future in futures.items():
         try:

@@ -14,18 +14,23 @@ import pytest
 
 from flows.broker import create_topics, free_port
 from flows.produce import produce_synthetic
+from tests.integration.procs import RIVERBED, ROOT, child_env, riverbed
 
-RIVERBED = [sys.executable, "-m", "flows.cli"]
 
-
-def riverbed(*args, **kw):
-    return subprocess.run([*RIVERBED, *args], capture_output=True, text=True, timeout=300, **kw)
+def test_the_child_runs_this_checkout():
+    out = riverbed("--help")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import flows; print(flows.__file__)"],
+        capture_output=True, text=True, cwd="/", env=child_env(), check=True,
+    )  # fmt: skip
+    assert out.returncode == 0
+    assert probe.stdout.strip() == str(ROOT / "flows" / "__init__.py")
 
 
 def test_help_lists_the_commands():
     out = riverbed("--help")
     assert out.returncode == 0
-    for command in ("demo", "run", "broker"):
+    for command in ("demo", "run", "replay", "broker"):
         assert command in out.stdout
         assert riverbed(command, "--help").returncode == 0
 
@@ -57,6 +62,8 @@ def test_broker_command_serves_kafka_until_sigterm(tmp_path):
         [*RIVERBED, "broker", "--port", str(port), "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=ROOT,
+        env=child_env(),
     )
     try:
         line = proc.stdout.readline()
