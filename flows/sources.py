@@ -238,27 +238,43 @@ def watermarks(
 
 
 class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
+    """The merge of every topic-partition, each read by its own consumer.
+
+    One consumer per topic-partition, so that each is fetched on its own: with one consumer
+    for all, a broker may fill every fetch response with one partition (noida-db serves a
+    whole partition before the next one), and pausing the partition that runs ahead costs a
+    refetch each time. A partition's consumer is read only when its buffer holds less than a
+    batch, so buffers stay within two batches, and librdkafka's read-ahead is capped
+    (``queued.max.messages.kbytes``): memory does not grow with the topics.
+    """
+
     def __init__(self, src: KafkaSource, positions: dict[str, int]) -> None:
         self.src = src
-        self.consumer = kafka_consumer(src.brokers, src.consumer_config)
+        self.control = kafka_consumer(src.brokers, src.consumer_config)  # metadata, offsets
+        self.consumers: dict[str, Consumer] = {}
         try:
             self._start(positions)
         except BaseException:
-            self.consumer.close()
+            self.close()
             raise
 
     def _start(self, positions: dict[str, int]) -> None:
         src = self.src
         deadline = time.monotonic() + src.startup_timeout_s
-        tps = topic_partitions(self.consumer, src.brokers, src.topics, deadline)
+        tps = topic_partitions(self.control, src.brokers, src.topics, deadline)
         self.positions = dict(positions)
         self.ends: dict[str, int] = {}
         self.roles: dict[str, str] = {}
         self.order: dict[str, tuple[int, int]] = {}
         self.buffers: dict[str, deque[tuple[int, int, int, int, Any]]] = {}
-        self.fetched: dict[str, int] = {}  # the next offset the consumer will deliver
+        self.fetched: dict[str, int] = {}  # the next offset each consumer will deliver
+        self.tps = {f"{t}/{p}": TopicPartition(t, p) for _role, t, p in tps}
         default = OFFSET_BEGINNING if src.start == "earliest" else OFFSET_END
-        assign = []
+        read_ahead = {
+            "queued.min.messages": max(4 * src.max_events, 1000),
+            "queued.max.messages.kbytes": 4096,
+            **src.consumer_config,
+        }
         for role, topic, part in tps:
             key = f"{topic}/{part}"
             self.roles[key] = role
@@ -266,16 +282,15 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             self.buffers[key] = deque()
             begin = self.positions.get(key, src.starts.get(key, default))
             if src.stop_at_end:
-                low, high = watermarks(self.consumer, src.brokers, topic, part, deadline)
+                low, high = watermarks(self.control, src.brokers, topic, part, deadline)
                 self.ends[key] = src.ends.get(key, high)
                 if begin < 0:
                     begin = low if begin == OFFSET_BEGINNING else high
             self.fetched[key] = begin
-            assign.append(TopicPartition(topic, part, begin))
-        self.consumer.assign(assign)
+            consumer = kafka_consumer(src.brokers, read_ahead)
+            self.consumers[key] = consumer
+            consumer.assign([TopicPartition(topic, part, begin)])
         self.eof: set[str] = set()
-        self.paused: set[str] = set()
-        self.tps = {f"{t}/{p}": TopicPartition(t, p) for _role, t, p in tps}
         self.idle_since: dict[str, float] = {}
         self.waiting_since: float | None = None
         self.awake: datetime | None = None
@@ -289,17 +304,25 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         return max(self.positions.get(key, 0), self.fetched[key]) >= self.ends[key]
 
     def _fetch(self) -> None:
-        ranges = self.src.time_ranges
-        for msg in self.consumer.consume(self.src.max_events, timeout=0):
+        """Read the partitions whose buffer holds less than a batch."""
+        n = self.src.max_events
+        for key, buffer in self.buffers.items():
+            if len(buffer) < n and not self._done(key):
+                self._read(key, self.consumers[key].consume(n, timeout=0))
+
+    def _read(self, key: str, messages: list[Any]) -> None:
+        since, until = self.src.time_ranges.get(key, (None, None))
+        buffer = self.buffers[key]
+        order = self.order[key]
+        for msg in messages:
             err = msg.error()
-            key = f"{msg.topic()}/{msg.partition()}"
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     self.eof.add(key)
                     continue
                 if err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
                     self._out_of_range(key)
-                    continue
+                    return
                 if err.fatal():
                     raise KafkaException(err)
                 continue  # transient (broker away): librdkafka retries by itself
@@ -311,13 +334,11 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             self.eof.discard(key)
             self.idle_since.pop(key, None)
             _kind, ts = msg.timestamp()
-            since, until = ranges.get(key, (None, None))
             if (since is not None and ts < since) or (until is not None and ts >= until):
-                if not self.buffers[key]:
+                if not buffer:
                     self.positions[key] = offset + 1
                 continue
-            self.buffers[key].append((ts, *self.order[key], offset, msg.value() or b""))
-        self._flow_control()
+            buffer.append((ts, *order, offset, msg.value() or b""))
 
     def _out_of_range(self, key: str) -> None:
         """The broker does not have the offset the source asked for: records were deleted
@@ -328,7 +349,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         now = time.monotonic()
         first = self.out_of_range_since.setdefault(key, now)
         try:
-            low, high = watermarks(self.consumer, self.src.brokers, topic, part, now + 5.0)
+            low, high = watermarks(self.control, self.src.brokers, topic, part, now + 5.0)
         except SourceError:
             low, high = 0, at  # no answer: the broker is away, try again
         where = f"kafka source: topic {topic!r} partition {part} on {self.src.brokers}"
@@ -345,26 +366,9 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             )
         # Ask again from the same offset (seek refuses a partition in this error state).
         time.sleep(0.2)
-        self.consumer.incremental_unassign([self.tps[key]])
-        self.consumer.incremental_assign([TopicPartition(topic, part, at)])
-        if key in self.paused:
-            self.consumer.pause([self.tps[key]])
-
-    def _flow_control(self) -> None:
-        """Pause topic-partitions far ahead of the merge; resume them when it catches up.
-
-        A pause drops what librdkafka had fetched ahead for the partition, and a resume has
-        to fetch again: resuming with 4 batches still buffered hides that round trip (resuming
-        at 1 batch left made the merge wait on almost every batch: 20x slower on noida-db).
-        """
-        high, low = 8 * self.src.max_events, 4 * self.src.max_events
-        for key, buf in self.buffers.items():
-            if key not in self.paused and len(buf) >= high:
-                self.paused.add(key)
-                self.consumer.pause([self.tps[key]])
-            elif key in self.paused and len(buf) < low:
-                self.paused.discard(key)
-                self.consumer.resume([self.tps[key]])
+        consumer = self.consumers[key]
+        consumer.unassign()
+        consumer.assign([TopicPartition(topic, part, at)])
 
     def next_batch(self) -> list[RawBatch]:
         if shutdown.requested():
@@ -427,7 +431,11 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         return dict(self.positions)
 
     def close(self) -> None:
-        self.consumer.close()
+        consumers, self.consumers = [*self.consumers.values(), self.control], {}
+        if not getattr(self, "closed", False):
+            self.closed = True
+            for consumer in consumers:
+                consumer.close()
 
 
 # --- files -------------------------------------------------------------------------------------
