@@ -260,7 +260,10 @@ class LearnServe:
             per_proba = tuple(None if pr is None else pr[j] for pr in probas)
             self.position += 1
             prob = None if probs is None else float(probs[j])
-            payloads.append((xs[j], X[j], per_model, per_proba, arm, prob, self.position, e))
+            # A copy of the row: a view would keep the whole batch's matrix alive as long as
+            # the payload (in the label join, in the challengers' sample of examples).
+            row = X[j].copy()
+            payloads.append((xs[j], row, per_model, per_proba, arm, prob, self.position, e))
             served_preds.append(per_model[arm])
             record = {
                 "id": e.id,
