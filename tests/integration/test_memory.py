@@ -3,10 +3,10 @@ feature of about as many distinct values keeps the job's peak RSS under the ceil
 docs/OPERATIONS.md, and memory stops growing once the bounded structures are full.
 
 The issue's figure is 2 million events with 1 million distinct ids: measured by hand at
-183 MB peak RSS in 77 s on the 2-core CI machine (docs/OPERATIONS.md has the command). This
-test runs the same job on 400,000 events (200,000 distinct ids, ~200,000 users): every bound
-(label join, remembered ids, vocabularies, windows) is reached well before, and it costs 16 s
-instead of 77, in a suite that must stay short on 2 shared cores.
+181 MB peak RSS in 63 s on the 2-core CI machine (docs/OPERATIONS.md has the command). This
+test runs the same job on 400,000 events (200,000 distinct ids, ~173,000 users): every bound
+(label join, remembered ids, vocabularies, windows) is reached well before, and it costs 13 s
+instead of 63, in a suite that must stay short on 2 shared cores.
 """
 
 from __future__ import annotations
