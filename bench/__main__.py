@@ -58,7 +58,7 @@ def write_readme(results: dict[str, Any]) -> None:
     ).stdout.strip()
     rows = [
         f"| `{k}` | {e['ours']:,.0f} | {e['baseline']:,.0f} | {e['unit']} | **{e['ratio']:.2f}** "
-        f"| {e['target']} | {e['baseline_is']} |"
+        f"| {e['target']} | {e['baseline_is'].replace('|', chr(92) + '|')} |"
         for k, e in sorted(results.items())
     ]
     text = f"""# Benchmarks
