@@ -60,10 +60,14 @@ class EmbeddedBroker:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        """The broker's command line (noida-db; a subclass may run another broker)."""
+        cmd = [_binary(), "start", "--only", "kafka", "--kafka-port", str(self.port)]
+        return cmd + ["--data-dir", str(self.data_dir)]
+
     def start(self, timeout_s: float = 30.0) -> EmbeddedBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [_binary(), "start", "--only", "kafka", "--kafka-port", str(self.port)]
-        cmd += ["--data-dir", str(self.data_dir)]
+        cmd = self.command()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
