@@ -8,7 +8,7 @@ event fields of each batch, with the reservoir sample as an optional reference a
   ``"challenger"`` ask the learn step (``batch.report["actions"]``) to reset every model or to
   start a challenger for each.
 
-Alerts go to the batch's ``alerts`` output, each with a deterministic ``id``.
+Alerts go to the batch's ``alerts`` output (the flow's output guard gives them their ids).
 
 >>> from operators.feature_drift import FeatureDriftMonitor
 >>> from operators.records import Batch, Event
@@ -66,8 +66,6 @@ class FeatureDriftStep:
         alerts = m.update(ts, num, cat, positions)
         if not alerts:
             return [batch]
-        for a in alerts:
-            a["id"] = f"{a['detector']}/{a['feature']}/{a['window']['end_position']}"
         outputs = dict(batch.outputs, alerts=batch.outputs.get("alerts", []) + alerts)
         report = dict(batch.report)
         if self.action == "reset_reference":
