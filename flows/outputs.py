@@ -1,9 +1,11 @@
-"""The output guard: the last step before the sinks.
+"""The output guard: the last step before the sinks, and the one place where sink records are
+made from the batch.
 
-1. Every output record gets a deterministic ``id`` (the key of its Kafka message, so that a
-   consumer can drop the duplicates at-least-once delivery allows). Predictions and dead
-   letters have theirs already (the event id, the source position); an alert without one gets
-   ``"{detector}/{model or feature}/{window end position}"``.
+1. Each sink's records are derived from the batch's typed fields (``predictions``: the served
+   predictions; ``alerts``: every :class:`~operators.records.Alert`; ``dead_letters``: every
+   dead letter of any step; ``sample``: the sampling step's emission) and encoded as JSON, keyed
+   by their deterministic ``id`` (the key of their Kafka message, so that a consumer can drop
+   the duplicates at-least-once delivery allows).
 2. A record too large for its Kafka sink (over ``sinks.<name>.max_message_bytes``, or the
    topic's ``max.message.bytes`` when the broker tells it at start) never reaches the broker,
    where it would fail the job again after every restart. By ``sinks.<name>.oversize``: it
@@ -16,30 +18,30 @@
 The guard is stateless and its decisions depend only on the record, so a resumed run makes
 the same ones. Oversize output records count in the run summary under ``bad_reasons``.
 
->>> g = OutputGuard({"predictions": SizeLimit(200, "dead_letter", "preds")})
+>>> g = OutputGuard({"predictions": SizeLimit(200, "dead_letter", "preds")}, ["predictions"])
 >>> from operators.records import Batch
 >>> big = {"id": "x" * 300, "source": "events/0@7", "prediction": 1}
->>> out = g(Batch(outputs={"predictions": [big], "alerts": [
-...     {"detector": "adwin", "model": "lr", "window": {"end_position": 9}}]}))
->>> out.outputs["predictions"], out.outputs["alerts"][0]["id"]
-([], 'adwin/lr/9')
->>> d = out.outputs["dead_letters"][0]
->>> d["id"], d["kind"], d["role"]
-('predictions:events/0@7', 'output_too_large', 'output')
+>>> out = g.update(Batch(predictions=(big,)))[0]
+>>> len(out.sinks["predictions"]), [d.kind for d in out.dead_letters]
+(0, ['output_too_large'])
+>>> out.dead_letters[0].id, out.dead_letters[0].role
+('predictions:events/0@7', 'output')
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flows.config import SinkConfig
-from flows.sinks import RECORD_OVERHEAD, SinkError, dumps, topic_max_message_bytes
-from operators.records import Batch, DeadLetter
+from flows.sinks import RECORD_OVERHEAD, SinkError, SinkSettings, dumps, topic_max_message_bytes
+from operators.records import Batch, DeadLetter, SinkRecords
 
-__all__ = ["SizeLimit", "OutputGuard", "alert_id", "output_guard"]
+__all__ = ["SINK_NAMES", "SizeLimit", "OutputGuard", "output_guard"]
+
+SINK_NAMES = ("predictions", "alerts", "dead_letters", "sample")
+"""The sinks a job can write, each fed by one field of the batch."""
 
 KEEP_BYTES = 1024
 """How much of an oversize record its dead letter keeps."""
@@ -54,79 +56,85 @@ class SizeLimit:
     topic: str = ""
 
 
-def alert_id(alert: Mapping[str, Any]) -> str:
-    """The deterministic id of an alert: detector, subject (model or feature), position.
-
-    >>> alert_id({"detector": "ks", "feature": "age", "window": {"end_position": 500}})
-    'ks/age/500'
-    """
-    subject = alert.get("model") or alert.get("feature") or "-"
-    window = alert.get("window") or {}
-    at = window.get("end_position", alert.get("event_id", "-"))
-    return f"{alert.get('detector', 'alert')}/{subject}/{at}"
+def _records(batch: Batch, name: str) -> Iterable[dict[str, Any]]:
+    """The sink records of ``name`` for this batch, from its typed fields."""
+    if name == "predictions":
+        return batch.predictions
+    if name == "alerts":
+        return (a.to_record() for a in batch.alerts)
+    if name == "dead_letters":
+        return (d.to_record() for d in batch.dead_letters)
+    return batch.sample.records if batch.sample is not None else ()
 
 
 class OutputGuard:
-    """Give alerts their ids; keep records over a Kafka sink's size limit away from it.
+    """Encode the records of the configured sinks; keep oversize ones away from Kafka sinks.
 
     Args:
         limits: the size limit of each Kafka sink, by sink name.
+        sinks: the names of the sinks that write (the others get no records).
     """
 
-    def __init__(self, limits: Mapping[str, SizeLimit]) -> None:
+    def __init__(self, limits: Mapping[str, SizeLimit], sinks: Sequence[str]) -> None:
         self.limits = dict(limits)
+        self.sinks = [n for n in SINK_NAMES if n in sinks]
 
-    def __call__(self, batch: Batch) -> Batch:
-        outputs = batch.outputs
-        alerts = outputs.get("alerts")
-        if not self.limits and not (alerts and any("id" not in a for a in alerts)):
-            return batch
-        outputs = dict(outputs)
-        if alerts:
-            outputs["alerts"] = [a if "id" in a else {"id": alert_id(a), **a} for a in alerts]
-        dead: list[DeadLetter] = []
-        for name, limit in self.limits.items():
-            if name == "dead_letters" or not outputs.get(name):
+    def update(self, batch: Batch) -> list[Batch]:
+        encoded: dict[str, SinkRecords] = {}
+        dead: list[DeadLetter] = []  # oversize records, counted in the run summary
+        skipped: list[DeadLetter] = []  # ... of them, those only counted (oversize = "skip")
+        for name in self.sinks:
+            if name == "dead_letters":
                 continue
-            found: list[DeadLetter] = []
-            outputs[name] = self._check(name, limit, outputs[name], found)
-            dead.extend(found)
-            if found and limit.oversize == "dead_letter":
-                letters = list(outputs.get("dead_letters", ()))
-                outputs["dead_letters"] = letters + [d.to_record() for d in found]
-        if "dead_letters" in self.limits and outputs.get("dead_letters"):
-            outputs["dead_letters"] = [
-                self._fit(self.limits["dead_letters"], r) for r in outputs["dead_letters"]
-            ]
-        return replace(batch, outputs=outputs, dead_letters=batch.dead_letters + tuple(dead))
+            limit = self.limits.get(name)
+            keys, values = [], []
+            for record in _records(batch, name):
+                key, value = str(record.get("id", "")).encode(), dumps(record)
+                if limit is None or self._fits(name, limit, record, key, value, dead, skipped):
+                    keys.append(key)
+                    values.append(value)
+            encoded[name] = SinkRecords(tuple(keys), tuple(values))
+        if dead:
+            batch = replace(batch, dead_letters=batch.dead_letters + tuple(dead))
+        if "dead_letters" in self.sinks:
+            limit = self.limits.get("dead_letters")
+            letters = [d.to_record() for d in batch.dead_letters if d not in skipped]
+            if limit is not None:
+                letters = [self._fit(limit, r) for r in letters]
+            encoded["dead_letters"] = SinkRecords(
+                tuple(str(r["id"]).encode() for r in letters), tuple(dumps(r) for r in letters)
+            )
+        return [replace(batch, sinks=encoded)]
 
-    def _check(
-        self, name: str, limit: SizeLimit, records: list[dict[str, Any]], dead: list[DeadLetter]
-    ) -> list[dict[str, Any]]:
-        kept = []
-        for record in records:
-            value = dumps(record)
-            key = str(record.get("id", "")).encode()
-            size = len(key) + len(value) + RECORD_OVERHEAD
-            if size <= limit.max_bytes:
-                kept.append(record)
-                continue
-            position = record.get("source") or record.get("id", "")
-            shown = str(record.get("id"))[:64]
-            reason = (
-                f"sink {name!r} (kafka topic {limit.topic!r}): record {shown!r} is {size} "
-                f"bytes with its key, over the limit of {limit.max_bytes} bytes"
-            )
-            if limit.oversize == "fail":
-                raise SinkError(f"{reason} (sinks.{name}.oversize = 'fail')")
-            if limit.oversize == "skip":
-                print(f"riverbed: {reason}; skipped", file=sys.stderr, flush=True)
-            dead.append(
-                DeadLetter(
-                    "output_too_large", reason, f"{name}:{position}", value[:KEEP_BYTES], "output"
-                )
-            )
-        return kept
+    @staticmethod
+    def _fits(
+        name: str,
+        limit: SizeLimit,
+        record: Mapping[str, Any],
+        key: bytes,
+        value: bytes,
+        dead: list[DeadLetter],
+        skipped: list[DeadLetter],
+    ) -> bool:
+        size = len(key) + len(value) + RECORD_OVERHEAD
+        if size <= limit.max_bytes:
+            return True
+        position = record.get("source") or record.get("id", "")
+        shown = str(record.get("id"))[:64]
+        reason = (
+            f"sink {name!r} (kafka topic {limit.topic!r}): record {shown!r} is {size} "
+            f"bytes with its key, over the limit of {limit.max_bytes} bytes"
+        )
+        if limit.oversize == "fail":
+            raise SinkError(f"{reason} (sinks.{name}.oversize = 'fail')")
+        letter = DeadLetter(
+            "output_too_large", reason, f"{name}:{position}", value[:KEEP_BYTES], "output"
+        )
+        dead.append(letter)
+        if limit.oversize == "skip":
+            print(f"riverbed: {reason}; skipped", file=sys.stderr, flush=True)
+            skipped.append(letter)
+        return False
 
     @staticmethod
     def _fit(limit: SizeLimit, record: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +151,7 @@ class OutputGuard:
         return {**record, "raw": cut, "raw_truncated": True, "raw_bytes": len(raw.encode())}
 
 
-def output_guard(sinks: Mapping[str, SinkConfig]) -> OutputGuard:
+def output_guard(sinks: Mapping[str, SinkSettings]) -> OutputGuard:
     """The guard for the configured sinks: each Kafka sink's limit is the lower of its
     ``max_message_bytes`` and the topic's ``max.message.bytes`` (if the broker tells it)."""
     limits = {}
@@ -155,4 +163,4 @@ def output_guard(sinks: Mapping[str, SinkConfig]) -> OutputGuard:
         if on_broker is not None:
             limit = min(limit, on_broker)
         limits[name] = SizeLimit(limit, sink.oversize, sink.topic)
-    return OutputGuard(limits)
+    return OutputGuard(limits, [n for n, s in sinks.items() if s.kind != "none"])

@@ -13,6 +13,7 @@ from confluent_kafka import Producer
 
 from flows import synthetic
 from flows.sinks import dumps
+from flows.sources import kafka_logger
 
 __all__ = ["produce_synthetic", "BAD_RECORDS"]
 
@@ -38,7 +39,14 @@ def produce_synthetic(
     bad_every: int = 0,
 ) -> int:
     """Produce ``n`` events (plus bad records) and their labels; return the records produced."""
-    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 20, "batch.size": 1 << 20})
+    producer = Producer(
+        {
+            "bootstrap.servers": brokers,
+            "linger.ms": 20,
+            "batch.size": 1 << 20,
+            "logger": kafka_logger(),
+        }
+    )
     produced = 0
     for i, row in enumerate(synthetic.events(n, drift_at, drift_width, seed)):
         label = row.pop("label")

@@ -69,10 +69,10 @@ class JobMetrics:
         self.labels.inc(len(batch.labels))
         for dead in batch.dead_letters:
             self.dead.labels(dead.kind).inc()
-        for record in batch.outputs.get("predictions", ()):
+        for record in batch.predictions:
             self.predictions.labels(record["model"]).inc()
-        for alert in batch.outputs.get("alerts", ()):
-            self.alerts.labels(alert.get("detector") or alert.get("kind", "unknown")).inc()
+        for alert in batch.alerts:
+            self.alerts.labels(alert.detector).inc()
         if n:
             elapsed = max(0.0, time.time() - batch.read_at)
             for _ in range(n):

@@ -55,7 +55,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from flows.config import Config
-from flows.learn_serve import LearnServe
+from flows.learn.step import LearnStep
 from flows.runner import run_job
 from flows.sinks import dumps
 from flows.sources import KafkaSource, kafka_consumer, topic_partitions, watermarks
@@ -341,19 +341,8 @@ def run_replay(
     with _warm_start_dir(cfg, warm_start) as warm:
         job = replay_config(cfg, out, checkpoint_dir)
         job = replace(job, model_checkpoints=replace(job.model_checkpoints, warm_start=warm))
-        s, b = job.source, job.batch
-        source = KafkaSource(
-            s.brokers,
-            s.events_topic,
-            s.labels_topic,
-            stop_at_end=True,
-            max_events=b.max_events,
-            max_ms=b.max_ms,
-            startup_timeout_s=s.startup_timeout_s,
-            merge_wait_ms=s.merge_wait_ms,
-            starts=plan.starts,
-            ends=plan.ends,
-            time_ranges=plan.time_ranges,
+        source = KafkaSource.of(
+            job.source, job.batch, starts=plan.starts, ends=plan.ends, time_ranges=plan.time_ranges
         )
         record = {
             "from": str(start),
@@ -364,7 +353,7 @@ def run_replay(
         }
         (out / "replay.json").write_bytes(dumps(record) + b"\n")
 
-        def adjust(learn: LearnServe) -> LearnServe:
+        def adjust(learn: LearnStep) -> LearnStep:
             learn.frozen = frozen
             return learn
 

@@ -40,6 +40,8 @@ _PASSED_ON = (
 class RunReport:
     """Aggregate what the flow did; print progress; emit the run summary at the end.
 
+    Batches pass through (the sinks take them after this step).
+
     Args:
         progress: print a progress line to stderr on every tick.
         checkpoint: the recovery settings, echoed in the summary.
@@ -73,7 +75,7 @@ class RunReport:
     def on_snapshot(self) -> None:
         self.snapshots += 1
 
-    def update(self, batch: Batch) -> list[Any]:
+    def update(self, batch: Batch) -> list[Batch]:
         n = len(batch.events)
         self.events_in += n
         self.events_this_execution += n
@@ -88,14 +90,17 @@ class RunReport:
         if n:
             latency_ms = (time.time() - batch.read_at) * 1000.0
             self.latency_counts[np.searchsorted(_EDGES_MS, latency_ms)] += n
-        alerts = batch.outputs.get("alerts", [])
+        alerts = batch.alerts
         self.alerts_total += len(alerts)
-        self.alerts.extend(alerts[: max(0, _MAX_ALERTS - len(self.alerts))])
-        self.learn = batch.report.get("learn", self.learn)
+        room = max(0, _MAX_ALERTS - len(self.alerts))
+        self.alerts.extend(a.to_record() for a in alerts[:room])
+        if batch.learn is not None:
+            self.learn = dict(batch.learn)
         if self.metrics is not None:
             self.metrics.observe(batch, self.learn)
-        self.sample = batch.report.get("sample", self.sample)
-        return []
+        if batch.sample is not None:
+            self.sample = dict(batch.sample.summary)
+        return [batch]
 
     def on_tick(self, now: float) -> list[Any]:
         if self.progress:
@@ -154,15 +159,14 @@ class RunReport:
 
 
 def _alert_line(a: dict[str, Any]) -> str:
-    if "kind" in a:  # a deployment event: promotion, rollback
+    if a["kind"] != "drift":  # a deployment event or a drift action
         return (
-            f"{a['kind']:<10} {a.get('from')} -> {a.get('to')} at position {a.get('position')} "
+            f"{a['kind']:<10} {a.get('from')} -> {a.get('to')} at position {a['position']} "
             f"(p-value {a.get('p_value')})"
         )
-    w = a.get("window", {})
     subject = a.get("model") or a.get("feature")
     return (
-        f"{a['detector']:<10} {subject:<20} at position {w.get('end_position')} "
+        f"{a['detector']:<10} {subject:<20} at position {a['position']} "
         f"(event {a.get('event_id', '-')}) severity {a.get('severity')}"
     )
 

@@ -23,8 +23,8 @@ from bytewax.run import cli_main
 
 from flows import shutdown
 from flows.config import Config
-from flows.dataflow import build_dataflow
-from flows.learn_serve import LearnServe
+from flows.dataflow import build_dataflow, recovery_summary
+from flows.learn.step import LearnStep
 from flows.prometheus import serve
 from flows.report import RunReport
 from flows.sinks import dumps
@@ -46,7 +46,7 @@ def run_job(
     summary_path: str | None = None,
     *,
     source: Source[Any] | None = None,
-    adjust_learn: Callable[[LearnServe], LearnServe] | None = None,
+    adjust_learn: Callable[[LearnStep], LearnStep] | None = None,
 ) -> dict[str, Any]:
     """Run ``cfg`` until its input ends or it is stopped; return the run summary (also
     written to ``summary_path``).
@@ -74,22 +74,15 @@ def run_job(
                 recovery_config=recovery,
             )
         if not os.path.exists(summary_path) or os.path.getsize(summary_path) == 0:
-            # The input was empty from the start (no batch reached the report step, so it
-            # never ran): the summary of nothing.
-            _write(summary_path, RunReport(checkpoint=_checkpoint_settings(cfg)).summary())
+            # The input was empty from the start (no batch reached the pipeline, so it never
+            # ran): the summary of nothing.
+            _write(summary_path, RunReport(checkpoint=recovery_summary(cfg)).summary())
         with open(summary_path, "rb") as f:
             summary: dict[str, Any] = orjson.loads(f.read())
         return summary
     finally:
         if tmp is not None:
             os.unlink(tmp)
-
-
-def _checkpoint_settings(cfg: Config) -> dict[str, Any]:
-    settings: dict[str, Any] = {"directory": cfg.checkpoint.directory or None}
-    if cfg.checkpoint.directory:
-        settings["interval_s"] = cfg.checkpoint.interval_s
-    return settings
 
 
 def _write(path: str, summary: dict[str, Any]) -> None:

@@ -1,5 +1,8 @@
 """Sinks: JSON Lines file, Kafka topic, stdout. Every record is a JSON object with an ``id``.
 
+Each item a sink receives is one batch's :class:`~operators.records.SinkRecords` (encoded by
+the output guard, :mod:`flows.outputs`): a file gets one write per batch.
+
 - The file sink keeps its byte offset in Bytewax's recovery snapshot and truncates back to it
   on resume, so a file holds each record once even after a crash.
 - The Kafka sink writes the same JSON as the message value, keyed by the record id, and waits
@@ -14,6 +17,7 @@ import concurrent.futures
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,8 +31,11 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from flows.sources import kafka_logger
+from operators.records import SinkRecords
+from operators.settings import Settings, at_least, number_in, one_of, setting, string
 
 __all__ = [
+    "SinkSettings",
     "SinkError",
     "JsonlFileSink",
     "KafkaSink",
@@ -44,14 +51,44 @@ class SinkError(RuntimeError):
     """A sink could not write a record; the message names the sink and the record."""
 
 
-def dumps(record: dict[str, Any]) -> bytes:
+OVERSIZE = ("dead_letter", "skip", "fail")
+"""What a Kafka sink does with a record over the broker's message size limit."""
+
+
+@dataclass(frozen=True)
+class SinkSettings(Settings):
+    """``[sinks.<name>]``: where one output goes (``none``: nowhere)."""
+
+    kind: str = setting("none", one_of("jsonl", "kafka", "stdout", "none"))
+    path: str = setting("", string)
+    brokers: str = setting("", string)
+    topic: str = setting("", string)
+    # kafka: delivery checks and the message size limit
+    retries: int = setting(3, at_least(0))
+    delivery_timeout_s: float = setting(30.0, number_in(0.1))
+    max_message_bytes: int = setting(1_000_000, at_least(1024))
+    oversize: str = setting("dead_letter", one_of(*OVERSIZE))
+
+    def problems(self) -> list[str]:
+        if self.kind == "jsonl" and not self.path:
+            return ["path: required when kind = 'jsonl'"]
+        if self.kind == "kafka" and not (self.brokers and self.topic):
+            return ["brokers/topic: both required when kind = 'kafka'"]
+        return []
+
+
+def dumps(record: Any) -> bytes:
     return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-class JsonlFileSink(FixedPartitionedSink[dict[str, Any], int]):
+def _lines(items: list[SinkRecords]) -> bytes:
+    return b"".join(v + b"\n" for records in items for v in records.values)
+
+
+class JsonlFileSink(FixedPartitionedSink[SinkRecords, int]):
     """Append records to a JSON Lines file; exactly once across crashes (truncate on resume).
 
-    Items must be ``(key, record)`` pairs (any key: there is one partition).
+    Items must be ``(key, records)`` pairs (any key: there is one partition).
     """
 
     def __init__(self, path: str) -> None:
@@ -64,15 +101,15 @@ class JsonlFileSink(FixedPartitionedSink[dict[str, Any], int]):
         return _FilePartition(self.path, resume_state or 0)
 
 
-class _FilePartition(StatefulSinkPartition[dict[str, Any], int]):
+class _FilePartition(StatefulSinkPartition[SinkRecords, int]):
     def __init__(self, path: str, offset: int) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.f = open(path, "r+b" if os.path.exists(path) else "wb")
         self.f.truncate(offset)
         self.f.seek(offset)
 
-    def write_batch(self, values: list[dict[str, Any]]) -> None:
-        self.f.write(b"".join(dumps(v) + b"\n" for v in values))
+    def write_batch(self, values: list[SinkRecords]) -> None:
+        self.f.write(_lines(values))
         self.f.flush()
 
     def snapshot(self) -> int:
@@ -81,9 +118,6 @@ class _FilePartition(StatefulSinkPartition[dict[str, Any], int]):
     def close(self) -> None:
         self.f.close()
 
-
-OVERSIZE = ("dead_letter", "skip", "fail")
-"""What a Kafka sink does with a record over the broker's message size limit."""
 
 RECORD_OVERHEAD = 128
 """Bytes a record takes in a Kafka record batch beyond its key and value (a safe bound)."""
@@ -105,7 +139,7 @@ def topic_max_message_bytes(brokers: str, topic: str, timeout_s: float = 5.0) ->
     return None
 
 
-class KafkaSink(DynamicSink[dict[str, Any]]):
+class KafkaSink(DynamicSink[SinkRecords]):
     """Produce records to a Kafka topic, keyed by ``record["id"]``, checking every delivery.
 
     A record whose delivery fails (after librdkafka's own retries within
@@ -154,7 +188,7 @@ class KafkaSink(DynamicSink[dict[str, Any]]):
         return _KafkaPartition(self)
 
 
-class _KafkaPartition(StatelessSinkPartition[dict[str, Any]]):
+class _KafkaPartition(StatelessSinkPartition[SinkRecords]):
     def __init__(self, sink: KafkaSink) -> None:
         self.sink = sink
         timeout_ms = max(int(sink.delivery_timeout_s * 1000), 1)
@@ -178,8 +212,8 @@ class _KafkaPartition(StatelessSinkPartition[dict[str, Any]]):
         self.where = f"kafka sink {sink.name!r} (topic {sink.topic!r} on {sink.brokers})"
         self.skipped = 0
 
-    def write_batch(self, items: list[dict[str, Any]]) -> None:
-        pending = [(str(record.get("id", "")).encode(), dumps(record)) for record in items]
+    def write_batch(self, items: list[SinkRecords]) -> None:
+        pending = [kv for records in items for kv in zip(records.keys, records.values)]
         for attempt in range(self.sink.retries + 1):
             failed = self._send(pending)
             if not failed:
@@ -263,15 +297,15 @@ class _KafkaPartition(StatelessSinkPartition[dict[str, Any]]):
         self.producer.flush(self.sink.delivery_timeout_s + 10)
 
 
-class StdoutSink(DynamicSink[dict[str, Any]]):
+class StdoutSink(DynamicSink[SinkRecords]):
     """Print each record as one JSON line on standard output."""
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _StdoutPartition:
         return _StdoutPartition()
 
 
-class _StdoutPartition(StatelessSinkPartition[dict[str, Any]]):
-    def write_batch(self, items: list[dict[str, Any]]) -> None:
+class _StdoutPartition(StatelessSinkPartition[SinkRecords]):
+    def write_batch(self, items: list[SinkRecords]) -> None:
         out = sys.stdout.buffer
-        out.write(b"".join(dumps(v) + b"\n" for v in items))
+        out.write(_lines(items))
         out.flush()

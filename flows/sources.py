@@ -1,9 +1,8 @@
 """Sources: a Kafka topic (events, and labels on their own topic), a JSON Lines or CSV file, and
-a synthetic drifting stream. Each hands the dataflow micro-batches ``(read_at, records)`` of
-raw records ``(role, source, ts_ms, value)`` (see :mod:`operators.decode`), and keeps its read
-position in Bytewax's recovery snapshots.
+a synthetic drifting stream. Each keeps its read position in Bytewax's recovery snapshots.
 
-Batches are cut at deterministic places (every ``max_events`` records of the merged stream)
+Each hands the dataflow :class:`~operators.records.RawBatch` micro-batches. Batches are cut at
+deterministic places (every ``max_events`` records of the merged stream)
 whenever the source knows more input is coming, so a job resumed from a snapshot sees exactly
 the batches an uninterrupted one would; only a live source that has caught up cuts a shorter
 batch after ``max_ms``.
@@ -32,9 +31,10 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import (
@@ -47,21 +47,104 @@ from confluent_kafka import (
 )
 
 from flows import shutdown, synthetic
-from operators.decode import RawRecord
+from operators.records import RawBatch
+from operators.settings import Settings, at_least, boolean, name, number_in, one_of, setting, string
 
 __all__ = [
+    "SourceSettings",
+    "BatchSettings",
     "SourceError",
     "KafkaSource",
     "FileSource",
     "SyntheticSource",
-    "RawBatch",
     "kafka_consumer",
     "kafka_logger",
     "topic_partitions",
     "watermarks",
 ]
 
-RawBatch = tuple[float, list[RawRecord]]
+
+@dataclass(frozen=True)
+class SourceSettings(Settings):
+    """``[source]``: where events (and labels) come from."""
+
+    kind: str = setting("synthetic", one_of("file", "kafka", "synthetic"))
+    # kafka
+    brokers: str = setting("127.0.0.1:9092", name)
+    events_topic: str = setting("events", name)
+    labels_topic: str = setting("", string)
+    start: str = setting("earliest", one_of("earliest", "latest"))
+    stop_at_end: bool = setting(False, boolean)
+    startup_timeout_s: float = setting(10.0, number_in(0.1))
+    merge_wait_ms: int = setting(200, at_least(0))
+    # file
+    path: str = setting("", string)
+    format: str = setting("jsonl", one_of("jsonl", "csv"))
+    # synthetic
+    events: int = setting(100_000, at_least(1))
+    drift_at: int = setting(50_000, at_least(0))
+    drift_width: int = setting(1, at_least(1))
+    # file and synthetic: hold inline labels back this many events
+    label_delay: int = setting(0, at_least(0))
+    # events more than this behind the latest event time are dead letters (None: no check)
+    allowed_lateness_ms: int | None = setting(None, at_least(0))
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.kind == "file" and not self.path:
+            out.append("path: required when source.kind = 'file'")
+        if self.kind == "kafka" and self.label_delay:
+            out.append("label_delay: only for file and synthetic sources")
+        return out
+
+
+@dataclass(frozen=True)
+class BatchSettings(Settings):
+    """``[batch]``: how many records a micro-batch holds at most, and how long a caught-up live
+    source waits to fill one."""
+
+    max_events: int = setting(1000, at_least(1))
+    max_ms: int = setting(100, at_least(1))
+
+
+class _Buffered(NamedTuple):
+    """A record read from a topic-partition, waiting for the merge (ordered by its fields:
+    timestamp, then events before labels, then partition and offset)."""
+
+    ts_ms: int
+    role_order: int
+    partition: int
+    offset: int
+    value: bytes
+
+    def order(self) -> tuple[int, int, int, int]:
+        return (self.ts_ms, self.role_order, self.partition, self.offset)
+
+
+class _Records:
+    """The columns of a :class:`~operators.records.RawBatch` being filled."""
+
+    def __init__(self) -> None:
+        self.roles: list[str] = []
+        self.streams: list[str] = []
+        self.offsets: list[int] = []
+        self.ts_ms: list[int] = []
+        self.values: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def add(self, role: str, stream: str, offset: int, ts_ms: int, value: Any) -> None:
+        self.roles.append(role)
+        self.streams.append(stream)
+        self.offsets.append(offset)
+        self.ts_ms.append(ts_ms)
+        self.values.append(value)
+
+    def batch(self) -> RawBatch:
+        return RawBatch(
+            time.time(), self.roles, self.streams, self.offsets, self.ts_ms, self.values
+        )
 
 
 class SourceError(RuntimeError):
@@ -166,6 +249,23 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
         self.ends = dict(ends or {})
         self.time_ranges = dict(time_ranges or {})
 
+    @classmethod
+    def of(cls, source: SourceSettings, batch: BatchSettings, **replay: Any) -> KafkaSource:
+        """The source of a job's ``[source]`` and ``[batch]`` settings; ``replay`` are the
+        keyword arguments ``starts``, ``ends`` and ``time_ranges`` of a replay."""
+        return cls(
+            source.brokers,
+            source.events_topic,
+            source.labels_topic,
+            start=source.start,
+            stop_at_end=source.stop_at_end,
+            max_events=batch.max_events,
+            max_ms=batch.max_ms,
+            startup_timeout_s=source.startup_timeout_s,
+            merge_wait_ms=source.merge_wait_ms,
+            **replay,
+        )
+
     def list_parts(self) -> list[str]:
         return ["merged"]
 
@@ -266,7 +366,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         self.ends: dict[str, int] = {}
         self.roles: dict[str, str] = {}
         self.order: dict[str, tuple[int, int]] = {}
-        self.buffers: dict[str, deque[tuple[int, int, int, int, Any]]] = {}
+        self.buffers: dict[str, deque[_Buffered]] = {}
         self.fetched: dict[str, int] = {}  # the next offset each consumer will deliver
         self.tps = {f"{t}/{p}": TopicPartition(t, p) for _role, t, p in tps}
         default = OFFSET_BEGINNING if src.start == "earliest" else OFFSET_END
@@ -338,7 +438,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
                 if not buffer:
                     self.positions[key] = offset + 1
                 continue
-            buffer.append((ts, *order, offset, msg.value() or b""))
+            buffer.append(_Buffered(ts, *order, offset, msg.value() or b""))
 
     def _out_of_range(self, key: str) -> None:
         """The broker does not have the offset the source asked for: records were deleted
@@ -378,7 +478,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         live = [k for k in self.buffers if not self._done(k)]
         if not live:
             raise StopIteration
-        records: list[RawRecord] = []
+        records = _Records()
         max_events = self.src.max_events
         while len(records) < max_events:
             heads = [k for k in live if self.buffers[k]]
@@ -387,10 +487,10 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             waiting = [k for k in live if not self.buffers[k] and not self._may_skip(k, now)]
             if waiting:
                 break
-            key = min(heads, key=lambda k: self.buffers[k][0][:4])
-            ts, _o, _p, offset, value = self.buffers[key].popleft()
-            self.positions[key] = offset + 1
-            records.append((self.roles[key], f"{key}@{offset}", ts, value))
+            key = min(heads, key=lambda k: self.buffers[k][0].order())
+            head = self.buffers[key].popleft()
+            self.positions[key] = head.offset + 1
+            records.add(self.roles[key], key, head.offset, head.ts_ms, head.value)
             live = [k for k in live if not self._done(k)]
         if not records:
             self.awake = _soon(5)
@@ -402,7 +502,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             return []
         self.waiting_since = None
         self.awake = None
-        return [(time.time(), records)]
+        return [records.batch()]
 
     def _may_skip(self, key: str, now: float) -> bool:
         """Whether the merge may go on without this (empty) topic-partition for now."""
@@ -418,11 +518,12 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             self.waiting_since = now
         return now - self.waiting_since >= self.src.max_ms / 1000
 
-    def _unread(self, records: list[RawRecord]) -> None:
-        for _role, source, ts, value in reversed(records):
-            key, _, offset = source.rpartition("@")
-            self.buffers[key].appendleft((ts, *self.order[key], int(offset), value))
-            self.positions[key] = int(offset)
+    def _unread(self, records: _Records) -> None:
+        for key, offset, ts, value in reversed(
+            list(zip(records.streams, records.offsets, records.ts_ms, records.values))
+        ):
+            self.buffers[key].appendleft(_Buffered(ts, *self.order[key], offset, value))
+            self.positions[key] = offset
 
     def next_awake(self) -> datetime | None:
         return self.awake
@@ -512,8 +613,11 @@ class _IterPartition(StatefulSourcePartition[RawBatch, int]):
             raise StopIteration
         base = self.position
         self.position += len(chunk)
-        records = [("events", f"{self.name}@{base + i}", 0, row) for i, row in enumerate(chunk)]
-        return [(time.time(), records)]
+        n = len(chunk)
+        batch = RawBatch(
+            time.time(), ["events"] * n, [self.name] * n, range(base, base + n), [0] * n, chunk
+        )
+        return [batch]
 
     def snapshot(self) -> int:
         return self.position

@@ -8,8 +8,8 @@ paired rewards go through McNemar's test (the sign test for real-valued rewards,
 better with p < ``alpha``, it takes the incumbent's place (same name, same arm); after
 ``max_events`` pairs without that, it is dropped.
 
->>> from online_models.learner import Learner
->>> c = Challenger(Learner("lr", "logistic_regression"), "lr", alpha=0.05, min_events=10)
+>>> from online_models.learner import Learner, ModelSettings
+>>> c = Challenger(Learner(ModelSettings("lr", "logistic_regression")), "lr", 0.05, 10)
 >>> c.observe([0.0] * 20, [1.0] * 20)
 'promote'
 """
@@ -24,22 +24,7 @@ from online_models.errors import ModelError
 from online_models.learner import Learner
 from online_models.significance import discordant, mcnemar
 
-__all__ = ["Challenger", "fresh_copy"]
-
-
-def fresh_copy(learner: Learner) -> Learner:
-    """An untrained learner with the same estimator and settings as ``learner``."""
-    return Learner(
-        learner.name,
-        learner.estimator,
-        learner.params,
-        learner.task,
-        window=learner.window,
-        pos_label=learner.pos_label,
-        class_weights=learner.class_weights,
-        sampler=learner.sampler,
-        sampler_params=learner.sampler_params,
-    )
+__all__ = ["Challenger"]
 
 
 class Challenger:
@@ -91,7 +76,6 @@ class Challenger:
     def record(self, kind: str, position: int) -> dict[str, object]:
         """The alert record of a promotion or a drop."""
         return {
-            "id": f"challenger/{kind}/{self.incumbent}/{position}",
             "kind": f"challenger_{kind}",
             "from": self.incumbent,
             "to": f"{self.incumbent} (challenger)",

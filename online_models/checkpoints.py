@@ -13,9 +13,9 @@ unpickles. Versions count up per model from 1. One writer per model and director
 Only load checkpoints you trust: unpickling runs code.
 
 >>> import tempfile
->>> from online_models.learner import Learner
+>>> from online_models.learner import Learner, ModelSettings
 >>> d = tempfile.mkdtemp()
->>> p = save(d, Learner("lr", "fast_logistic_regression"), schema_hash="abc")
+>>> p = save(d, Learner(ModelSettings("lr", "fast_logistic_regression")), schema_hash="abc")
 >>> p.name, [r["version"] for r in list_checkpoints(d)], load(p, "abc").name
 ('lr-v0001.pkl', [1], 'lr')
 """
@@ -141,8 +141,8 @@ def save(
         "model": learner.name,
         "version": version,
         "estimator": learner.estimator,
-        "params": learner.params,
-        "task": learner.task,
+        "params": learner.spec.params,
+        "task": learner.task.name,
         "events_learned": learner.events_learned,
         "metrics": learner.summary(),
         "schema_hash": schema_hash,

@@ -13,12 +13,12 @@ converts only when the path needs the other form: a flow with both kinds of mode
 number) per event; ``predict_proba`` returns ``(classes, P)``, an ``(n, k)`` array whose columns
 are ``classes``, which :func:`top_k` and :func:`proba_dicts` turn into per-event outputs.
 
->>> lr = Learner("lr", "logistic_regression")
+>>> lr = Learner(ModelSettings("lr", "logistic_regression"))
 >>> lr.predict([{"x": 1.0}])
 [False]
 >>> lr.score([True], [False]); lr.learn([{"x": 1.0}], [True]); lr.summary()["events_learned"]
 1
->>> fast = Learner("fast", "fast_logistic_regression")
+>>> fast = Learner(ModelSettings("fast", "fast_logistic_regression"))
 >>> fast.vectorized, fast.predict(X=np.ones((2, 1)), names=["x"])
 (True, [False, False])
 """
@@ -27,19 +27,24 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from river import base
 
 from online_models.errors import ModelError
-from online_models.imbalance import ClassWeights, wrap_sampler
-from online_models.metrics import ClassificationMetrics, RegressionMetrics
-from online_models.registry import build
+from online_models.imbalance import SAMPLERS, ClassWeights, wrap_sampler
+from online_models.registry import build, resolve
+from online_models.scoring import MetricsSettings
+from online_models.tasks import Task, task
+from operators.settings import Reason, Settings, boolean, one_of, setting, table
+from operators.settings import name as _name
 
-__all__ = ["TASKS", "BatchModel", "Learner", "proba_dicts", "top_k"]
+__all__ = ["BatchModel", "ModelSettings", "Learner", "proba_dicts", "top_k"]
 
-TASKS = ("classification", "regression")
+CLASSIFICATION = task("classification")
+DEFAULT_METRICS = MetricsSettings()
 
 Dicts = Sequence[Mapping[Hashable, float]]
 
@@ -108,75 +113,95 @@ def _matrix(
         raise ModelError("learner: a vectorized model needs numeric features") from None
 
 
+def _estimator(v: Any) -> str | None:
+    if not isinstance(v, str) or not v:
+        return "a non-empty string"
+    try:
+        resolve(v)
+    except ModelError as exc:
+        return Reason(str(exc).split(": ", 1)[-1])
+    return None
+
+
+@dataclass(frozen=True)
+class ModelSettings(Settings):
+    """One ``[[models]]`` table: a named candidate model.
+
+    Attributes:
+        name: the model's name in the job (outputs, run summary, checkpoint files).
+        estimator: a registry name (alias, ``river.*`` or ``online_models.*`` dotted path).
+        params: keyword arguments for the estimator.
+        class_weights: weigh each learned event by its class's online inverse frequency
+            (needs an estimator that takes sample weights: vectorized ones, River's ``w``).
+        sampler: wrap a River classifier in a River resampler: ``"under"``, ``"over"`` or
+            ``"hard"`` (see :func:`~online_models.imbalance.wrap_sampler`); empty: none.
+        sampler_params: the sampler's arguments (``desired_dist``, ``size``, ``p``, ``seed``).
+    """
+
+    name: str = setting(check=_name)
+    estimator: str = setting(check=_estimator)
+    params: dict[str, Any] = setting({}, table)
+    class_weights: bool = setting(False, boolean)
+    sampler: str = setting("", one_of("", *SAMPLERS))
+    sampler_params: dict[str, Any] = setting({}, table)
+
+
 class Learner:
     """One candidate model: predicts, is scored on late labels, then learns.
 
     Args:
-        name: the model's name in the job (outputs, run summary, checkpoint files).
-        estimator: a registry name (alias, ``river.*`` or ``online_models.*`` dotted path).
-        params: keyword arguments for the estimator.
-        task: ``"classification"`` (headline metric: accuracy) or ``"regression"`` (MAE).
-        window: events in the rolling window of the metrics (None: cumulative only).
-        pos_label: positive class of the binary metrics; None for a multiclass task.
-        class_weights: weigh each learned event by its class's online inverse frequency
-            (needs an estimator that takes sample weights: vectorized ones, River's ``w``).
-        sampler: wrap a River classifier in a River resampler: ``"under"``, ``"over"`` or
-            ``"hard"`` (see :func:`~online_models.imbalance.wrap_sampler`).
-        sampler_params: the sampler's arguments (``desired_dist``, ``size``, ``p``, ``seed``).
+        spec: the model's settings.
+        task: the job's task (classification: headline metric accuracy; regression: MAE).
+        metrics: the ``[metrics]`` settings (rolling window, positive label of binary metrics,
+            None for a multiclass task).
     """
 
     def __init__(
         self,
-        name: str,
-        estimator: str,
-        params: dict[str, Any] | None = None,
-        task: str = "classification",
-        *,
-        window: int | None = 1000,
-        pos_label: Hashable | None = True,
-        class_weights: bool = False,
-        sampler: str | None = None,
-        sampler_params: dict[str, Any] | None = None,
+        spec: ModelSettings,
+        task: Task = CLASSIFICATION,
+        metrics: MetricsSettings = DEFAULT_METRICS,
     ) -> None:
-        if task not in TASKS:
-            raise ModelError(f"model {name!r}: task must be one of {TASKS}, got {task!r}")
-        self.name = name
-        self.estimator = estimator
-        self.params = dict(params or {})
+        self.spec = spec
         self.task = task
-        self.window = window
-        self.pos_label = pos_label
-        self.class_weights = class_weights
-        self.sampler = sampler
-        self.sampler_params = dict(sampler_params or {})
-        model = build(estimator, self.params)
-        if sampler is not None:
-            if task != "classification":
+        self.metrics_settings = metrics
+        name, estimator = spec.name, spec.estimator
+        model = build(estimator, spec.params)
+        if spec.sampler:
+            if not task.probabilistic:
                 raise ModelError(f"model {name!r}: sampler applies to classification only")
-            model = wrap_sampler(model, sampler, self.sampler_params)
+            model = wrap_sampler(model, spec.sampler, spec.sampler_params)
         self.model = model
         self.vectorized = isinstance(model, BatchModel)
         # River's default predict_one is the argmax of predict_proba_one: one call gives both.
         self._label_from_proba = (
             not self.vectorized
-            and task == "classification"
+            and task.probabilistic
             and type(model).predict_one is base.Classifier.predict_one
         )
         self._takes_weight = self.vectorized or (
             "w" in inspect.signature(model.learn_one).parameters
         )
-        if class_weights and (task != "classification" or not self._takes_weight):
+        if spec.class_weights and (not task.probabilistic or not self._takes_weight):
             raise ModelError(
                 f"model {name!r}: class_weights needs a classifier that learns with sample "
                 f"weights; {estimator!r} does not"
             )
-        self._class_weights = ClassWeights() if class_weights else None
-        self.metrics: ClassificationMetrics | RegressionMetrics = (
-            ClassificationMetrics(window, pos_label)
-            if task == "classification"
-            else RegressionMetrics(window)
-        )
+        self._class_weights = ClassWeights() if spec.class_weights else None
+        self.metrics = task.metrics(metrics.window, metrics.pos_label)
         self.events_learned = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def estimator(self) -> str:
+        return self.spec.estimator
+
+    def fresh(self) -> Learner:
+        """An untrained learner with the same settings."""
+        return Learner(self.spec, self.task, self.metrics_settings)
 
     def predict(
         self,
@@ -197,7 +222,7 @@ class Learner:
         names: Sequence[Hashable] | None = None,
     ) -> tuple[list[Any], np.ndarray]:
         """``(classes, P)``: class probabilities of each event, ``P`` of shape ``(n, k)``."""
-        if self.task != "classification":
+        if not self.task.probabilistic:
             raise ModelError(f"model {self.name!r}: predict_proba needs a classifier")
         if self.vectorized:
             P = self.model.predict_proba(*_matrix(xs, X, names))
@@ -220,7 +245,7 @@ class Learner:
         ``predict_one``, the first most probable class of ``predict_proba_one``), computed
         with one model call per event where the model allows it.
         """
-        if self.task != "classification":
+        if not self.task.probabilistic:
             return self.predict(xs, X, names), None
         if self._label_from_proba:
             predict_proba_one = self.model.predict_proba_one
@@ -283,7 +308,7 @@ class Learner:
     def summary(self) -> dict[str, Any]:
         """JSON-ready: estimator, headline metric and value, events learned, all metrics."""
         report = self.metrics.report()
-        metric = "accuracy" if self.task == "classification" else "mae"
+        metric = self.task.metric
         return {
             "estimator": self.estimator,
             "metric": metric,

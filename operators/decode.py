@@ -15,14 +15,15 @@ Strict JSON has no NaN or Infinity, and ``1e400`` overflows a double: a record c
 double range) is ``not_finite``, with the field named when the job uses it; it is rejected even
 when the number is in a field the job ignores (the record is not valid JSON).
 
-A raw record is ``(role, source, ts_ms, value)``: role ``"events"`` or ``"labels"``, the
-record's position (e.g. ``"events/0@17"``), the source timestamp, and the value as JSON bytes,
-as a mapping of typed values (synthetic streams), or as a mapping of strings (CSV rows, where
-numbers are parsed from text).
+The input is a :class:`~operators.records.RawBatch`: per record its role (``"events"`` or
+``"labels"``), its position, the source timestamp, and the value as JSON bytes, as a mapping of
+typed values (synthetic streams), or as a mapping of strings (CSV rows, where numbers are
+parsed from text).
 
 >>> d = Decoder(numeric=("x",), categorical=("c",), required=("x",))
->>> ev, lab, dead = d.decode([("events", "t/0@0", 7, b'{"id": 1, "x": 2, "c": "a", "label": true}'),
-...                           ("events", "t/0@1", 8, b'{"id": 2, "x": "2"}')])
+>>> raw = RawBatch(0.0, ["events"] * 2, ["t/0"] * 2, [0, 1], [7, 8],
+...                [b'{"id": 1, "x": 2, "c": "a", "label": true}', b'{"id": 2, "x": "2"}'])
+>>> ev, lab, dead = d.decode(raw)
 >>> ev[0].id, ev[0].fields, lab[0].y, dead[0].kind, dead[0].reason
 ('1', {'x': 2.0, 'c': 'a'}, True, 'wrong_type', "feature 'x': expected a number, got str")
 """
@@ -32,15 +33,35 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from operators.records import DeadLetter, Event, Label
+from operators.records import Batch, DeadLetter, Event, Label, RawBatch
+from operators.settings import Settings, setting, string
+from operators.settings import name as non_empty
 
-__all__ = ["Decoder", "RawRecord"]
+__all__ = ["SchemaSettings", "Decoder", "DecodeStep"]
 
-RawRecord = tuple[str, str, int, Any]
+
+@dataclass(frozen=True)
+class SchemaSettings(Settings):
+    """``[schema]``: where the id, the event time, the label and the weight are in a record.
+
+    Attributes:
+        id_field: the field holding the event id (string or integer); empty: the record's
+            source position is its id (files without an id column).
+        time_field: the field holding event time in ms; absent or empty: the source timestamp.
+        label_field: the field holding the label, inline in events or in label records.
+        weight_field: the field of per-event importance weights: a finite number >= 0
+            (1.0 when absent), carried in ``meta``; empty: none.
+    """
+
+    id_field: str = setting("id", string)
+    time_field: str = setting("ts", string)
+    label_field: str = setting("label", non_empty)
+    weight_field: str = setting("", string)
 
 
 class _Invalid(Exception):
@@ -56,17 +77,12 @@ class Decoder:
         numeric: numeric features.
         categorical: categorical features.
         required: features whose absence makes the record a dead letter.
-        id_field: the field holding the event id (string or integer); empty: the record's
-            source position is its id (files without an id column).
-        time_field: the field holding event time in ms; absent or empty: the source timestamp.
-        label_field: the field holding the label, inline in events or in label records.
+        schema: where the id, the event time, the label and the weight are.
         task: ``"classification"`` (labels: string, integer or boolean) or ``"regression"``
             (labels: finite numbers).
         numbers_from_text: parse numbers from strings (CSV rows); JSON requires real numbers.
         meta: other fields carried along with the event (slices, keys), as strings or numbers
             (None when absent; nested values are turned into None).
-        weight_field: the field of per-event importance weights: a finite number >= 0
-            (1.0 when absent), carried in ``meta``.
     """
 
     def __init__(
@@ -74,32 +90,27 @@ class Decoder:
         numeric: Sequence[str] = (),
         categorical: Sequence[str] = (),
         required: Sequence[str] = (),
-        id_field: str = "id",
-        time_field: str = "ts",
-        label_field: str = "label",
+        schema: SchemaSettings = SchemaSettings(),
         task: str = "classification",
         numbers_from_text: bool = False,
         meta: Sequence[str] = (),
-        weight_field: str = "",
     ) -> None:
         self.numeric = tuple(numeric)
         self.categorical = tuple(categorical)
         self.required = frozenset(required)
-        self.id_field = id_field
-        self.time_field = time_field
-        self.label_field = label_field
+        self.schema = schema
         self.task = task
         self.numbers_from_text = numbers_from_text
         self.meta = tuple(meta)
-        self.weight_field = weight_field
 
-    def decode(
-        self, records: Sequence[RawRecord]
-    ) -> tuple[list[Event], list[Label], list[DeadLetter]]:
+    def decode(self, raw: RawBatch) -> tuple[list[Event], list[Label], list[DeadLetter]]:
         events: list[Event] = []
         labels: list[Label] = []
         dead: list[DeadLetter] = []
-        for role, source, ts_ms, value in records:
+        for role, stream, offset, ts_ms, value in zip(
+            raw.roles, raw.streams, raw.offsets, raw.ts_ms, raw.values
+        ):
+            source = f"{stream}@{offset}"
             try:
                 obj = self._object(value)
                 event_id = self._id(obj, source)
@@ -111,7 +122,7 @@ class Decoder:
                     raise _Invalid("not_finite", obj.reason())
                 if role == "events":
                     events.append(Event(event_id, ts, fields, source, meta))
-                if self.label_field in obj or role == "labels":
+                if self.schema.label_field in obj or role == "labels":
                     labels.append(Label(event_id, ts, self._label(obj), source))
             except _Invalid as exc:
                 dead.append(DeadLetter(exc.kind, str(exc), source, _raw_bytes(value), role))
@@ -134,20 +145,21 @@ class Decoder:
         return obj
 
     def _id(self, obj: Mapping[str, Any], source: str) -> str:
-        if not self.id_field:
+        if not self.schema.id_field:
             return source
-        v = obj.get(self.id_field)
+        v = obj.get(self.schema.id_field)
         if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
             raise _Invalid(
-                "missing_id", f"id field {self.id_field!r}: expected a string or integer, got {v!r}"
+                "missing_id",
+                f"id field {self.schema.id_field!r}: expected a string or integer, got {v!r}",
             )
         return str(v)
 
     def _time(self, obj: Mapping[str, Any], source_ts: int) -> int:
-        v = obj.get(self.time_field) if self.time_field else None
+        v = obj.get(self.schema.time_field) if self.schema.time_field else None
         if v is None:
             return source_ts
-        return int(_number(f"time field {self.time_field!r}", v, self.numbers_from_text))
+        return int(_number(f"time field {self.schema.time_field!r}", v, self.numbers_from_text))
 
     def _fields(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -182,18 +194,21 @@ class Decoder:
         for name in self.meta:
             v = obj.get(name)
             meta[name] = v if isinstance(v, (str, int, float, bool)) else None
-        if self.weight_field:
-            v = obj.get(self.weight_field)
+        if self.schema.weight_field:
+            v = obj.get(self.schema.weight_field)
             w = (
                 1.0
                 if v is None
-                else _number(f"weight field {self.weight_field!r}", v, self.numbers_from_text)
+                else _number(
+                    f"weight field {self.schema.weight_field!r}", v, self.numbers_from_text
+                )
             )
             if w < 0:
                 raise _Invalid(
-                    "wrong_type", f"weight field {self.weight_field!r}: expected >= 0, got {w}"
+                    "wrong_type",
+                    f"weight field {self.schema.weight_field!r}: expected >= 0, got {w}",
                 )
-            meta[self.weight_field] = w
+            meta[self.schema.weight_field] = w
         return meta
 
     def _check_optional(self, name: str) -> None:
@@ -202,11 +217,13 @@ class Decoder:
             raise _Invalid("missing_feature", f"missing required feature {name!r}")
 
     def _label(self, obj: Mapping[str, Any]) -> Any:
-        v = obj.get(self.label_field)
+        v = obj.get(self.schema.label_field)
         if v is None or v == "":
-            raise _Invalid("null_label", f"label field {self.label_field!r}: missing or null")
+            raise _Invalid(
+                "null_label", f"label field {self.schema.label_field!r}: missing or null"
+            )
         if self.task == "regression":
-            return _number(f"label field {self.label_field!r}", v, self.numbers_from_text)
+            return _number(f"label field {self.schema.label_field!r}", v, self.numbers_from_text)
         if isinstance(v, str) and self.numbers_from_text:
             return int(v) if v.lstrip("-").isdigit() else v
         if isinstance(v, (str, int, bool)):
@@ -214,8 +231,20 @@ class Decoder:
         if isinstance(v, float) and v.is_integer():
             return int(v)
         raise _Invalid(
-            "wrong_type", f"label field {self.label_field!r}: expected a class, got {v!r}"
+            "wrong_type", f"label field {self.schema.label_field!r}: expected a class, got {v!r}"
         )
+
+
+class DecodeStep:
+    """The decode step: a :class:`~operators.records.RawBatch` becomes a
+    :class:`~operators.records.Batch`; rejected records are its dead letters."""
+
+    def __init__(self, decoder: Decoder) -> None:
+        self.decoder = decoder
+
+    def update(self, raw: RawBatch) -> list[Batch]:
+        events, labels, dead = self.decoder.decode(raw)
+        return [Batch(tuple(events), tuple(labels), tuple(dead), raw.read_at)]
 
 
 class _NotFinite(dict):  # type: ignore[type-arg]

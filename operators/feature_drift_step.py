@@ -1,60 +1,115 @@
 """The feature-drift step: a :class:`~operators.feature_drift.FeatureDriftMonitor` on the raw
 event fields of each batch, with the reservoir sample as an optional reference and actions.
 
-- Reference ``"external"`` takes the sampling step's latest emitted sample
-  (``batch.report["reference"]``) whenever one passes by.
+- Reference ``"external"`` takes the sampling step's latest emitted sample (``batch.sample``)
+  whenever one passes by.
 - Actions on an alert: ``"alert"`` only; ``"reset_reference"`` (the monitor starts a new
   reference, so it stops comparing with a world that is gone); ``"reset_models"`` and
-  ``"challenger"`` ask the learn step (``batch.report["actions"]``) to reset every model or to
-  start a challenger for each.
+  ``"challenger"`` ask the learn step (``batch.actions``) to reset every model or to start a
+  challenger for each.
 
-Alerts go to the batch's ``alerts`` output (the flow's output guard gives them their ids).
-
->>> from operators.feature_drift import FeatureDriftMonitor
 >>> from operators.records import Batch, Event
->>> step = FeatureDriftStep(FeatureDriftMonitor(["x"], window=100), action="reset_models")
+>>> settings = FeatureDriftSettings(enabled=True, window=100, action="reset_models")
+>>> step = FeatureDriftStep(settings, numeric=["x"], categorical=[])
 >>> events = [Event(str(i), i, {"x": float(i >= 200) * 5.0 + (i % 7)}) for i in range(300)]
 >>> out = step.update(Batch(events=tuple(events)))[0]
->>> [a["detector"] for a in out.outputs["alerts"]], out.report["actions"]
-(['ks', 'psi'], [{'action': 'reset_model'}])
+>>> [a.detector for a in out.alerts], out.actions
+(['ks', 'psi'], (DriftAction(action='reset_model'),))
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from operators.errors import OperatorError
-from operators.feature_drift import FeatureDriftMonitor
-from operators.records import Batch
+from operators.feature_drift import DETECTORS, REFERENCES, FeatureDriftMonitor
+from operators.records import Alert, Batch, DriftAction
+from operators.settings import (
+    Settings,
+    at_least,
+    boolean,
+    names,
+    number_in,
+    one_of,
+    setting,
+    subset_of,
+)
 
-__all__ = ["ACTIONS", "FeatureDriftStep"]
+__all__ = ["ACTIONS", "FeatureDriftSettings", "FeatureDriftStep"]
 
 ACTIONS = ("alert", "reset_reference", "reset_models", "challenger")
+
+
+@dataclass(frozen=True)
+class FeatureDriftSettings(Settings):
+    """``[feature_drift]``: drift tests on the raw event fields (see FeatureDriftMonitor for
+    the meaning of each; 0 means "not set" for ``stride``, ``window_ms`` and
+    ``reference_size``; ``numeric`` and ``categorical`` default to every feature)."""
+
+    enabled: bool = setting(False, boolean)
+    numeric: tuple[str, ...] | None = setting(None, names)
+    categorical: tuple[str, ...] | None = setting(None, names)
+    window: int = setting(1000, at_least(2))
+    stride: int = setting(0, at_least(0))
+    window_ms: int = setting(0, at_least(0))
+    reference: str = setting("fixed", one_of(*REFERENCES))
+    reference_size: int = setting(0, at_least(0))
+    warmup: int = setting(0, at_least(0))
+    detectors: tuple[str, ...] = setting(DETECTORS, subset_of(*DETECTORS))
+    alpha: float = setting(0.01, number_in(0, 1))
+    correction: str = setting("bh", one_of("bh", "bonferroni"))
+    critical_alpha: float = setting(1e-4, number_in(0, 1))
+    psi_bins: int = setting(10, at_least(2))
+    psi_warning: float = setting(0.1, number_in(0))
+    psi_critical: float = setting(0.25, number_in(0))
+    min_count: int = setting(10, at_least(1))
+    action: str = setting("alert", one_of(*ACTIONS))
+
+    def monitor(self, numeric: Sequence[str], categorical: Sequence[str]) -> FeatureDriftMonitor:
+        """The monitor of these settings over the job's features (raises OperatorError)."""
+        return FeatureDriftMonitor(
+            numeric if self.numeric is None else self.numeric,
+            categorical if self.categorical is None else self.categorical,
+            window=None if self.window_ms else self.window,
+            stride=self.stride or None,
+            window_ms=self.window_ms or None,
+            reference=self.reference,
+            reference_size=self.reference_size or None,
+            warmup=self.warmup,
+            detectors=self.detectors,
+            alpha=self.alpha,
+            correction=self.correction,
+            critical_alpha=self.critical_alpha,
+            psi_bins=self.psi_bins,
+            psi_warning=self.psi_warning,
+            psi_critical=self.psi_critical,
+            min_count=self.min_count,
+        )
 
 
 class FeatureDriftStep:
     """Run a feature-drift monitor on every batch's events.
 
     Args:
-        monitor: the monitor (its features name the event fields it tests).
-        action: one of :data:`ACTIONS`, taken once per window test that raises an alert.
+        settings: the ``[feature_drift]`` settings.
+        numeric: the job's numeric features (tested unless ``settings.numeric`` says which).
+        categorical: the job's categorical features (likewise).
     """
 
-    def __init__(self, monitor: FeatureDriftMonitor, action: str = "alert") -> None:
-        if action not in ACTIONS:
-            raise OperatorError(f"feature_drift.action: expected one of {ACTIONS}, got {action!r}")
-        self.monitor = monitor
-        self.action = action
+    def __init__(
+        self, settings: FeatureDriftSettings, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> None:
+        self.settings = settings
+        self.monitor = settings.monitor(numeric, categorical)
         self.position = 0
 
     def update(self, batch: Batch) -> list[Batch]:
         m = self.monitor
-        reference = batch.report.get("reference")
-        if reference and m.reference == "external":
-            num, cat = self._columns([r["fields"] for r in reference])
+        if batch.sample is not None and m.reference == "external":
+            num, cat = self._columns([r["fields"] for r in batch.sample.records])
             m.set_reference(num, cat)
         events = batch.events
         if not events:
@@ -63,17 +118,18 @@ class FeatureDriftStep:
         ts = np.array([e.ts_ms for e in events], dtype=np.int64)
         positions = np.arange(self.position + 1, self.position + len(events) + 1)
         self.position += len(events)
-        alerts = m.update(ts, num, cat, positions)
-        if not alerts:
+        found = m.update(ts, num, cat, positions)
+        if not found:
             return [batch]
-        outputs = dict(batch.outputs, alerts=batch.outputs.get("alerts", []) + alerts)
-        report = dict(batch.report)
-        if self.action == "reset_reference":
+        alerts = batch.alerts + tuple(_alert(a) for a in found)
+        action = self.settings.action
+        actions = batch.actions
+        if action == "reset_reference":
             m.reset_reference()
-        elif self.action != "alert":
-            kind = "reset_model" if self.action == "reset_models" else "challenger"
-            report["actions"] = [*report.get("actions", []), {"action": kind}]
-        return [replace(batch, outputs=outputs, report=report)]
+        elif action != "alert":
+            kind = "reset_model" if action == "reset_models" else "challenger"
+            actions = (*actions, DriftAction(kind))
+        return [replace(batch, alerts=alerts, actions=actions)]
 
     def _columns(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         m = self.monitor
@@ -86,6 +142,26 @@ class FeatureDriftStep:
         for j, f in enumerate(m.categorical_features):
             cat[:, j] = [r.get(f) for r in rows]
         return num, cat
+
+
+def _alert(a: dict[str, Any]) -> Alert:
+    """A feature-drift monitor's alert as an :class:`~operators.records.Alert`."""
+    window = a["window"]
+    return Alert(
+        "drift",
+        a["detector"],
+        a["feature"],
+        int(window["end_position"]),
+        model=False,
+        severity=a["severity"],
+        statistic=a["statistic"],
+        p_value=a["p_value"],
+        details={
+            "p_value_adjusted": a["p_value_adjusted"],
+            "window": window,
+            "reference": a["reference"],
+        },
+    )
 
 
 def _float(v: Any) -> float:

@@ -14,7 +14,7 @@ prediction), so a model learns exactly what it predicted from. Every buffer is b
 
 Event time advances with the largest timestamp seen, of events and labels alike.
 
->>> j = LabelJoin(ttl_ms=1000)
+>>> j = LabelJoin(LabelSettings(ttl_ms=1000))
 >>> j.add_events(["a", "b"], [0, 1], ["pa", "pb"])
 []
 >>> j.add_labels(["b", "b", "zz"], [5, 6, 7], [1, 1, 0])
@@ -27,31 +27,41 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from operators.errors import OperatorError
+from operators.settings import Settings, at_least, setting
 
-__all__ = ["LabelJoin"]
+__all__ = ["LabelSettings", "LabelJoin"]
+
+
+@dataclass(frozen=True)
+class LabelSettings(Settings):
+    """``[labels]``: how long predictions and labels wait for each other, and how many.
+
+    Attributes:
+        ttl_ms: how long (event time) a prediction waits for its label.
+        early_ttl_ms: how long (event time) a label waits for its event.
+        max_pending: cap on waiting predictions, on waiting labels and on remembered ids.
+    """
+
+    ttl_ms: int = setting(3_600_000, at_least(0))
+    early_ttl_ms: int = setting(60_000, at_least(0))
+    max_pending: int = setting(100_000, at_least(1))
 
 
 class LabelJoin:
     """Match predictions with labels that arrive later (or a little earlier).
 
     Args:
-        ttl_ms: how long (event time) a prediction waits for its label.
-        early_ttl_ms: how long (event time) a label waits for its event.
-        max_pending: cap on waiting predictions, on waiting labels and on remembered ids.
+        settings: the ``[labels]`` settings.
     """
 
-    def __init__(self, ttl_ms: int, early_ttl_ms: int = 60_000, max_pending: int = 100_000) -> None:
-        for key, value in (("ttl_ms", ttl_ms), ("early_ttl_ms", early_ttl_ms)):
-            if value < 0:
-                raise OperatorError(f"label join: {key} must be >= 0, got {value}")
-        if max_pending < 1:
-            raise OperatorError(f"label join: max_pending must be >= 1, got {max_pending}")
-        self.ttl_ms = ttl_ms
-        self.early_ttl_ms = early_ttl_ms
-        self.max_pending = max_pending
+    def __init__(self, settings: LabelSettings) -> None:
+        self.settings = settings
+        self.ttl_ms = settings.ttl_ms
+        self.early_ttl_ms = settings.early_ttl_ms
+        self.max_pending = settings.max_pending
         self.watermark_ms = -(2**62)
         self._pending: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._early: OrderedDict[str, tuple[int, Any]] = OrderedDict()

@@ -16,7 +16,7 @@ validate event times upstream if producers' clocks can be that wrong.
 >>> out = f.update(Batch(events=events))[0]
 >>> [e.id for e in out.events], [d.kind for d in out.dead_letters], f.late
 (['100', '95', '120'], ['late_event'], 1)
->>> out.outputs["dead_letters"][0]["reason"]
+>>> out.dead_letters[0].reason
 'event time 80 is 20 ms behind the latest event time 100 (allowed lateness 10 ms)'
 """
 
@@ -78,15 +78,4 @@ class LatenessFilter:
         if not dead:
             return [batch]
         self.late += len(dead)
-        outputs = dict(batch.outputs)
-        outputs["dead_letters"] = list(outputs.get("dead_letters", ())) + [
-            d.to_record() for d in dead
-        ]
-        return [
-            replace(
-                batch,
-                events=tuple(kept),
-                dead_letters=batch.dead_letters + tuple(dead),
-                outputs=outputs,
-            )
-        ]
+        return [replace(batch, events=tuple(kept), dead_letters=batch.dead_letters + tuple(dead))]

@@ -46,7 +46,7 @@ def run(tmp_path, **feature_drift):
         sinks=sinks,
         **extra,
     )
-    alerts = [a for a in read_jsonl(tmp_path / "alerts.jsonl") if "feature" in a]
+    alerts = [a for a in read_jsonl(tmp_path / "alerts.jsonl") if a["feature"] is not None]
     return summary, alerts
 
 

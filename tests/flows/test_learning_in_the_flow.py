@@ -12,14 +12,16 @@ import pytest
 from river import base
 
 from flows.config import parse
-from flows.learn_serve import LearnServe, Serving
-from online_models.learner import Learner
-from online_models.policies import make_policy
-from operators.error_drift import ErrorDriftMonitor
+from flows.learn.drift_actions import DriftActions, DriftSettings
+from flows.learn.serving import Serving, ServingSettings
+from flows.learn.step import LearnStep
+from online_models.scoring import MetricsSettings, Scoring
+from online_models.tasks import task
 from operators.featurize import FeatureSpec, Featurizer
-from operators.label_join import LabelJoin
+from operators.label_join import LabelJoin, LabelSettings
 from operators.records import Batch, Event, FeatureBlock, Label
 from tests.flows.helpers import read_jsonl, run_file
+from tests.learners import learner as make_learner
 
 
 def rows(n, seed=0, start=0):
@@ -50,13 +52,16 @@ class Recorder(base.Classifier):
 
 def test_models_learn_the_features_frozen_at_prediction_time():
     featurizer = Featurizer(FeatureSpec(numeric=("a",)))
-    learner = Learner("spy", "river.linear_model.LogisticRegression")
+    learner = make_learner("spy", "river.linear_model.LogisticRegression")
     learner.model = spy = Recorder()
-    step = LearnServe(
+    classification = task("classification")
+    step = LearnStep(
         [learner],
-        Serving(make_policy("epsilon_greedy", ["spy"], 0)),
-        LabelJoin(ttl_ms=10**9),
-        ErrorDriftMonitor(["spy"]),
+        Serving.build(ServingSettings(), ["spy"], 0),
+        LabelJoin(LabelSettings(ttl_ms=10**9)),
+        Scoring(MetricsSettings(), classification, ["spy"]),
+        DriftActions(DriftSettings(), ["spy"], classification),
+        classification,
     )
 
     def batch(values, start, labels=()):

@@ -8,10 +8,10 @@ import pytest
 
 from flows import shutdown
 from flows.config import ConfigError, parse
-from flows.outputs import KEEP_BYTES, OutputGuard, SizeLimit
+from flows.outputs import KEEP_BYTES, SINK_NAMES, OutputGuard, SizeLimit
 from flows.replay import Bound, ReplayError, parse_bound
 from flows.sinks import SinkError, dumps
-from operators.records import Batch, Event, Label
+from operators.records import Alert, Batch, DeadLetter, Event, Label
 
 MODELS = [{"name": "lr", "estimator": "fast_logistic_regression"}]
 
@@ -20,14 +20,18 @@ def prediction(i: int, size: int = 10) -> dict:
     return {"id": str(i) * size, "source": f"ev/0@{i}", "prediction": 1}
 
 
+def written(out: Batch, sink: str) -> list[dict]:
+    return [orjson.loads(v) for v in out.sinks[sink].values]
+
+
 @pytest.mark.parametrize("policy", ["dead_letter", "skip"])
 def test_the_guard_keeps_oversize_records_from_the_sink(policy):
-    guard = OutputGuard({"predictions": SizeLimit(300, policy, "preds")})
+    guard = OutputGuard({"predictions": SizeLimit(300, policy, "preds")}, SINK_NAMES)
     small, big = prediction(1), prediction(2, size=400)
-    out = guard(Batch(outputs={"predictions": [small, big]}))
-    assert out.outputs["predictions"] == [small]
+    (out,) = guard.update(Batch(predictions=(small, big)))
+    assert written(out, "predictions") == [small]
     assert [d.kind for d in out.dead_letters] == ["output_too_large"]  # counted either way
-    letters = out.outputs.get("dead_letters", [])
+    letters = written(out, "dead_letters")
     if policy == "skip":
         assert letters == []
     else:
@@ -39,28 +43,33 @@ def test_the_guard_keeps_oversize_records_from_the_sink(policy):
 
 
 def test_the_guard_fails_loudly_when_asked_to():
-    guard = OutputGuard({"predictions": SizeLimit(300, "fail", "preds")})
+    guard = OutputGuard({"predictions": SizeLimit(300, "fail", "preds")}, SINK_NAMES)
     with pytest.raises(SinkError, match="oversize = 'fail'"):
-        guard(Batch(outputs={"predictions": [prediction(3, size=400)]}))
+        guard.update(Batch(predictions=(prediction(3, size=400),)))
 
 
 def test_a_dead_letter_too_large_for_its_kafka_sink_keeps_what_fits_of_its_raw_bytes():
-    guard = OutputGuard({"dead_letters": SizeLimit(2048, "dead_letter", "dlq")})
-    letter = {"id": "ev/0@9", "kind": "malformed_json", "reason": "r", "raw": "é" * 5000}
-    (fitted,) = guard(Batch(outputs={"dead_letters": [letter]})).outputs["dead_letters"]
+    guard = OutputGuard({"dead_letters": SizeLimit(2048, "dead_letter", "dlq")}, SINK_NAMES)
+    raw = "é" * 5000
+    letter = DeadLetter("malformed_json", "r", "ev/0@9", raw.encode())
+    (out,) = guard.update(Batch(dead_letters=(letter,)))
+    (fitted,) = written(out, "dead_letters")
     assert fitted["raw_truncated"] and fitted["raw_bytes"] == 10_000
-    assert fitted["raw"] == letter["raw"][: len(fitted["raw"])] and fitted["raw"]
+    assert fitted["raw"] == raw[: len(fitted["raw"])] and fitted["raw"]
     assert len(dumps(fitted)) + len(b"ev/0@9") + 128 <= 2048
 
 
-def test_alerts_get_ids_and_records_with_ids_are_left_alone():
-    alerts = [
-        {"detector": "adwin", "model": "lr", "window": {"end_position": 7}},
-        {"id": "ks/age/5", "detector": "ks", "feature": "age", "window": {"end_position": 5}},
-    ]
-    out = OutputGuard({})(Batch(outputs={"alerts": alerts}))
-    assert [a["id"] for a in out.outputs["alerts"]] == ["adwin/lr/7", "ks/age/5"]
-    assert "id" not in alerts[0]  # the input is not modified
+def test_every_alert_is_written_with_its_id_and_only_configured_sinks_get_records():
+    alerts = (
+        Alert("drift", "adwin", "lr", 7, details={"window": {"end_position": 7}}),
+        Alert("drift", "ks", "age", 5, model=False),
+    )
+    (out,) = OutputGuard({}, ["alerts"]).update(Batch(alerts=alerts))
+    records = written(out, "alerts")
+    assert [r["id"] for r in records] == ["drift/adwin/lr/7", "drift/ks/age/5"]
+    assert out.sinks["alerts"].keys == (b"drift/adwin/lr/7", b"drift/ks/age/5")
+    assert (records[0]["model"], records[1]["feature"]) == ("lr", "age")
+    assert list(out.sinks) == ["alerts"]
 
 
 @pytest.mark.parametrize(
@@ -126,7 +135,7 @@ def test_new_configuration_keys_are_validated():
 
 
 def test_dumps_of_a_fitted_dead_letter_is_valid_json():
-    guard = OutputGuard({"dead_letters": SizeLimit(1500, "dead_letter", "dlq")})
-    letter = {"id": "x", "raw": '"\\' * 3000}
-    (fitted,) = guard(Batch(outputs={"dead_letters": [letter]})).outputs["dead_letters"]
-    assert orjson.loads(dumps(fitted))["raw_truncated"] is True
+    guard = OutputGuard({"dead_letters": SizeLimit(1500, "dead_letter", "dlq")}, SINK_NAMES)
+    letter = DeadLetter("malformed_json", "r", "x", ('"\\' * 3000).encode())
+    (out,) = guard.update(Batch(dead_letters=(letter,)))
+    assert written(out, "dead_letters")[0]["raw_truncated"] is True

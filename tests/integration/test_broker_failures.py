@@ -175,7 +175,7 @@ def read_all(src: KafkaSource, resume: dict[str, int] | None) -> int:
                 batches = part.next_batch()
             except StopIteration:
                 return got
-            got += sum(len(records) for _t, records in batches)
+            got += sum(len(batch) for batch in batches)
             time.sleep(0.005)
         raise AssertionError("the source neither ended nor failed within 60 s")
     finally:

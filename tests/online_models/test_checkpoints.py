@@ -11,6 +11,7 @@ import pytest
 from online_models import checkpoints as ck
 from online_models.errors import ModelError
 from online_models.learner import Learner
+from tests.learners import learner as make_learner
 
 NAMES = ["a", "b", "c"]
 SCHEMA = ck.feature_schema_hash(NAMES)
@@ -20,7 +21,7 @@ def trained(name: str = "fraud", alias: str = "fast_logistic_regression") -> Lea
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 3))
     y = (X[:, 0] - X[:, 2] > 0).tolist()
-    learner = Learner(name, alias, {"lr": 0.1} if alias.startswith("fast") else {})
+    learner = make_learner(name, alias, {"lr": 0.1} if alias.startswith("fast") else {})
     for s in range(0, 300, 50):
         preds = learner.predict(X=X[s : s + 50], names=NAMES)
         learner.score(y[s : s + 50], preds)
@@ -105,14 +106,14 @@ def test_corrupt_or_newer_checkpoints_are_refused(tmp_path):
 
 def test_bad_names_and_directories(tmp_path):
     with pytest.raises(ModelError, match="model name"):
-        ck.save(tmp_path, Learner("../evil", "fast_logistic_regression"), schema_hash=SCHEMA)
+        ck.save(tmp_path, make_learner("../evil", "fast_logistic_regression"), schema_hash=SCHEMA)
     with pytest.raises(ModelError, match="not a directory"):
         ck.list_checkpoints(tmp_path / "missing")
 
 
 def test_format_table_is_aligned_and_complete(tmp_path):
     ck.save(tmp_path, trained(), schema_hash=SCHEMA)
-    ck.save(tmp_path, Learner("fresh_tree", "hoeffding_tree"), schema_hash=SCHEMA)
+    ck.save(tmp_path, make_learner("fresh_tree", "hoeffding_tree"), schema_hash=SCHEMA)
     lines = ck.format_table(ck.list_checkpoints(tmp_path)).splitlines()
     assert lines[0].split()[:3] == ["MODEL", "VERSION", "ESTIMATOR"]
     assert "fraud-v0001.pkl" in lines[1] and "accuracy=0." in lines[1] and "300" in lines[1]

@@ -12,6 +12,7 @@ import pytest
 
 from online_models import registry
 from online_models.learner import Learner
+from tests.learners import learner as make_learner
 
 REGRESSORS = {"linear_regression", "hoeffding_tree_regressor", "fast_linear_regression"}
 
@@ -19,7 +20,7 @@ REGRESSORS = {"linear_regression", "hoeffding_tree_regressor", "fast_linear_regr
 def make(alias: str) -> Learner:
     params = {"seed": 0} if "seed" in inspect.signature(registry.resolve(alias)).parameters else {}
     task = "regression" if alias in REGRESSORS else "classification"
-    return Learner(alias, alias, params, task, window=100)
+    return make_learner(alias, alias, params, task, window=100)
 
 
 def stream(alias: str, n: int = 360, seed: int = 0):

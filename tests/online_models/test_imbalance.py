@@ -8,8 +8,8 @@ from river import linear_model
 
 from online_models.errors import ModelError
 from online_models.imbalance import ClassWeights, wrap_sampler
-from online_models.learner import Learner
 from online_models.linear import LogisticRegression
+from tests.learners import learner as make_learner
 
 
 def imbalanced(n: int = 20_000, ratio: int = 50, seed: int = 11):
@@ -57,7 +57,7 @@ def test_learner_class_weights_work_for_river_models_too():
     xs = [{f"x{j}": v for j, v in enumerate(row)} for row in X.tolist()]
     recalls = []
     for class_weights in (False, True):
-        lr = Learner("lr", "logistic_regression", class_weights=class_weights)
+        lr = make_learner("lr", "logistic_regression", class_weights=class_weights)
         hits = 0
         for s in range(0, len(y), 50):
             preds = lr.predict(xs[s : s + 50])
@@ -72,7 +72,7 @@ def test_sampler_wraps_river_classifier_and_is_seeded():
     xs = [{f"x{j}": v for j, v in enumerate(row)} for row in X.tolist()]
     runs = []
     for _ in range(2):
-        lr = Learner(
+        lr = make_learner(
             "lr",
             "logistic_regression",
             sampler="under",
@@ -91,8 +91,11 @@ def test_sampler_wraps_river_classifier_and_is_seeded():
         (lambda: wrap_sampler(linear_model.LogisticRegression(), "smote"), "sampler"),
         (lambda: wrap_sampler(LogisticRegression(), "under", {"desired_dist": {}}), "River"),
         (lambda: wrap_sampler(linear_model.LogisticRegression(), "hard", {"size": 3}), "p"),
-        (lambda: Learner("nb", "gaussian_nb", class_weights=True), "sample weights"),
-        (lambda: Learner("r", "linear_regression", task="regression", sampler="over"), "sampler"),
+        (lambda: make_learner("nb", "gaussian_nb", class_weights=True), "sample weights"),
+        (
+            lambda: make_learner("r", "linear_regression", task="regression", sampler="over"),
+            "sampler",
+        ),
         (lambda: ClassWeights(max_weight=0), "max_weight"),
     ],
 )

@@ -8,8 +8,9 @@ from river import datasets
 
 from online_models import registry
 from online_models.errors import ModelError
-from online_models.learner import BatchModel, Learner, proba_dicts, top_k
+from online_models.learner import BatchModel, proba_dicts, top_k
 from online_models.linear import LinearRegression, LogisticRegression, SoftmaxRegression
+from tests.learners import learner as make_learner
 
 
 def phishing():
@@ -45,14 +46,14 @@ def test_registry_refuses_other_modules_and_names_the_model():
 
 
 def test_river_learners_stay_on_the_dict_path():
-    assert not Learner("lr", "logistic_regression").vectorized
-    assert not Learner("t", "hoeffding_tree").vectorized
+    assert not make_learner("lr", "logistic_regression").vectorized
+    assert not make_learner("t", "hoeffding_tree").vectorized
 
 
 def test_vectorized_and_river_learners_agree_at_batch_size_one():
     xs, X, names, ys = phishing()
-    fast = Learner("fast", "fast_logistic_regression")
-    slow = Learner("slow", "logistic_regression")
+    fast = make_learner("fast", "fast_logistic_regression")
+    slow = make_learner("slow", "logistic_regression")
     for i in range(400):
         c_fast, p_fast = fast.predict_proba(X=X[i : i + 1], names=names)
         c_slow, p_slow = slow.predict_proba([xs[i]])
@@ -67,7 +68,7 @@ def test_vectorized_and_river_learners_agree_at_batch_size_one():
 def test_either_input_form_reaches_either_path():
     xs, X, names, ys = phishing()
     for alias in ("fast_logistic_regression", "logistic_regression"):
-        a, b = Learner("a", alias), Learner("b", alias)
+        a, b = make_learner("a", alias), make_learner("b", alias)
         a.learn(xs[:100], ys[:100])
         b.learn(None, ys[:100], X=X[:100], names=names)
         assert np.allclose(
@@ -80,7 +81,7 @@ def test_top_k_and_proba_dicts_from_a_multiclass_learner():
     labels = np.array(["cat", "dog", "owl", "eel"])
     y_idx = rng.integers(0, 4, 400)
     X = rng.normal(size=(400, 4)) + 2.0 * np.eye(4)[y_idx]
-    m = Learner("sm", "fast_softmax_regression", {"lr": 0.3}, pos_label=None)
+    m = make_learner("sm", "fast_softmax_regression", {"lr": 0.3}, pos_label=None)
     m.learn(None, labels[y_idx].tolist(), X=X, names=list("abcd"))
     classes, P = m.predict_proba(X=X[:5], names=list("abcd"))
     best = top_k(classes, P, 2)
@@ -96,7 +97,7 @@ def test_top_k_and_proba_dicts_from_a_multiclass_learner():
 
 
 def test_score_skips_none_predictions_and_fills_all_metrics():
-    m = Learner("lr", "fast_logistic_regression")
+    m = make_learner("lr", "fast_logistic_regression")
     proba = [{False: 0.2, True: 0.8}, {False: 0.5, True: 0.5}, {False: 0.9, True: 0.1}]
     m.score([True, False, False], [True, None, False], proba)
     s = m.summary()
@@ -106,7 +107,9 @@ def test_score_skips_none_predictions_and_fills_all_metrics():
 
 
 def test_regression_learner_and_its_metrics():
-    m = Learner("reg", "fast_linear_regression", {"lr": 0.1, "intercept_lr": 0.1}, "regression")
+    m = make_learner(
+        "reg", "fast_linear_regression", {"lr": 0.1, "intercept_lr": 0.1}, "regression"
+    )
     X = np.array([[0.0], [1.0], [2.0]])
     for _ in range(300):
         m.learn(None, [1.0, 3.0, 5.0], X=X, names=["x"])
@@ -119,15 +122,15 @@ def test_regression_learner_and_its_metrics():
 
 
 def test_sample_weight_errors_on_a_river_model_without_w():
-    m = Learner("nb", "gaussian_nb")
+    m = make_learner("nb", "gaussian_nb")
     with pytest.raises(ModelError, match="takes no sample weights"):
         m.learn([{"x": 1.0}], [True], sample_weight=[1.0])
 
 
 def test_learner_errors():
     with pytest.raises(ModelError, match="task"):
-        Learner("x", "logistic_regression", task="ranking")
+        make_learner("x", "logistic_regression", task="ranking")
     with pytest.raises(ModelError, match="xs .dicts. or X"):
-        Learner("x", "fast_logistic_regression").predict()
+        make_learner("x", "fast_logistic_regression").predict()
     with pytest.raises(ModelError, match="numeric features"):
-        Learner("x", "fast_logistic_regression").predict([{"colour": "red"}])
+        make_learner("x", "fast_logistic_regression").predict([{"colour": "red"}])

@@ -3,12 +3,13 @@ from __future__ import annotations
 import pytest
 
 from operators.decode import Decoder
+from operators.records import RawBatch
 
 D = Decoder(numeric=("x", "y"), categorical=("c",), required=("x",))
 
 
 def one(value, role="events", decoder=D):
-    return decoder.decode([(role, "t/0@0", 99, value)])
+    return decoder.decode(RawBatch(0.0, [role], ["t/0"], [0], [99], [value]))
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 
@@ -39,17 +37,6 @@ def test_falling_errors_raise_no_alert():
 def test_warmup_values_are_ignored():
     m = ErrorDriftMonitor(["m"], "adwin", warmup=5000)
     assert feed(m, stream(2000, 3000, 0.0, 1.0, 3)) == []
-
-
-def test_state_survives_pickling_mid_stream():
-    errors = stream(4000, 2000, 0.1, 0.5, 4)
-    a = ErrorDriftMonitor(["m"], "adwin", warmup=100)
-    first = feed(a, errors[:3000])
-    b = pickle.loads(pickle.dumps(a))
-    pos = list(range(3001, 6001))
-    rest_a = a.update("m", errors[3000:], pos, [str(p) for p in pos], pos)
-    rest_b = b.update("m", errors[3000:], pos, [str(p) for p in pos], pos)
-    assert rest_a == rest_b and rest_a and first == []
 
 
 def test_unknown_detector_is_a_clear_error():
