@@ -34,7 +34,7 @@ from typing import Any
 import tomllib
 
 from flows.job import CheckpointSettings, JobSettings
-from flows.learn.drift_actions import DriftSettings
+from flows.learn.lane import DriftSettings
 from flows.learn.model_checkpointing import ModelCheckpointSettings
 from flows.learn.serving import (
     DeploymentSettings,

@@ -27,7 +27,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.config import Config
-from flows.learn.drift_actions import DriftActions
+from flows.learn.lane import Lane
 from flows.learn.model_checkpointing import ModelCheckpointing
 from flows.learn.serving import Serving
 from flows.learn.step import LearnStep
@@ -161,12 +161,17 @@ def learn_step(cfg: Config, features: FeatureStep, frozen: bool = False) -> Lear
     job_task = task(cfg.job.task)
     schema_hash = checkpoints.feature_schema_hash(feature_schema(cfg))
     mc = cfg.model_checkpoints
+    d = cfg.drift
+    monitor = d.monitor(names)
+    lanes = [
+        Lane(m, learner, job_task, monitor, d.action, d.challenger)
+        for m, learner in enumerate(_learners(cfg, schema_hash))
+    ]
     return LearnStep(
-        _learners(cfg, schema_hash),
+        lanes,
         Serving.build(cfg.serving, names, cfg.job.seed),
         LabelJoin(cfg.labels),
         Scoring(cfg.metrics, job_task, names),
-        DriftActions(cfg.drift, names, job_task),
         job_task,
         key_field=cfg.deployment.key_field,
         weight_field=cfg.schema.weight_field,

@@ -3,7 +3,7 @@ made from the batch.
 
 1. Each sink's records are derived from the batch's typed fields (``predictions``: the served
    predictions; ``alerts``: every :class:`~operators.records.Alert`; ``dead_letters``: every
-   dead letter of any step; ``sample``: the sampling step's emission) and encoded as JSON, keyed
+   dead letter of any step; ``sample``: the sampling step's emissions) and encoded as JSON, keyed
    by their deterministic ``id`` (the key of their Kafka message, so that a consumer can drop
    the duplicates at-least-once delivery allows).
 2. A record too large for its Kafka sink (over ``sinks.<name>.max_message_bytes``, or the
@@ -64,7 +64,7 @@ def _records(batch: Batch, name: str) -> Iterable[dict[str, Any]]:
         return (a.to_record() for a in batch.alerts)
     if name == "dead_letters":
         return (d.to_record() for d in batch.dead_letters)
-    return batch.sample.records if batch.sample is not None else ()
+    return (r for sample in batch.samples for r in sample.records)
 
 
 class OutputGuard:

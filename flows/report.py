@@ -98,8 +98,8 @@ class RunReport:
             self.learn = dict(batch.learn)
         if self.metrics is not None:
             self.metrics.observe(batch, self.learn)
-        if batch.sample is not None:
-            self.sample = dict(batch.sample.summary)
+        if batch.samples:
+            self.sample = dict(batch.samples[-1].summary)
         return [batch]
 
     def on_tick(self, now: float) -> list[Any]:

@@ -9,8 +9,8 @@ Two remedies, chosen by configuration:
   decide per event whether (or how often) the classifier learns it.
 
 >>> cw = ClassWeights()
->>> cw.update([0, 0, 0, 1]).tolist()
-[0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
+>>> cw.update([0, 0, 0, 1]).tolist()  # the first 0 is the only class so far: weight 1
+[1.0, 1.0, 1.0, 2.0]
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class ClassWeights:
 
     ``n`` is the number of labels counted, ``k`` the number of distinct classes among them and
     ``n_c`` the count of class ``c``, so a balanced stream weighs every event 1 and the weighted
-    class totals are equal. A batch's labels are counted before its weights are computed.
+    class totals are equal. Each label is counted, then weighed, one at a time in order: its
+    weight depends on the labels before it and on itself, never on the batch it came in.
 
     Args:
         max_weight: upper bound of a weight (a first minority event after a long majority run
@@ -46,11 +47,16 @@ class ClassWeights:
         self.counts: Counter[Hashable] = Counter()
 
     def update(self, ys: Sequence[Hashable] | np.ndarray) -> np.ndarray:
-        """Count the labels ``ys``, then return the weight of each of them."""
+        """Count each label of ``ys`` in order and return its weight as of then."""
         labels = ys.tolist() if isinstance(ys, np.ndarray) else ys
-        self.counts.update(labels)
-        table = self.weights()
-        return np.array([table[y] for y in labels], dtype=float)
+        counts, cap = self.counts, self.max_weight
+        n = sum(counts.values())
+        out = np.empty(len(labels))
+        for i, y in enumerate(labels):
+            counts[y] += 1
+            n += 1
+            out[i] = min(n / (len(counts) * counts[y]), cap)
+        return out
 
     def weights(self) -> dict[Hashable, float]:
         """The current weight of each class seen."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from river import base
@@ -41,12 +41,21 @@ from online_models.tasks import Task, task
 from operators.settings import Reason, Settings, boolean, one_of, setting, table
 from operators.settings import name as _name
 
-__all__ = ["BatchModel", "ModelSettings", "Learner", "proba_dicts", "top_k"]
+__all__ = ["Answers", "BatchModel", "ModelSettings", "Learner", "proba_dicts", "top_k"]
 
 CLASSIFICATION = task("classification")
 DEFAULT_METRICS = MetricsSettings()
 
 Dicts = Sequence[Mapping[Hashable, float]]
+
+
+class Answers(NamedTuple):
+    """A model's answers to the predict ops of a run: one prediction each (None: no answer
+    yet) and, for a classifier, the ``(n, len(classes))`` probabilities."""
+
+    predictions: list[Any]
+    P: np.ndarray | None
+    classes: list[Any]
 
 
 @runtime_checkable
@@ -203,6 +212,81 @@ class Learner:
         """An untrained learner with the same settings."""
         return Learner(self.spec, self.task, self.metrics_settings)
 
+    def run(
+        self,
+        X: np.ndarray,
+        dicts: Dicts | None,
+        names: Sequence[Hashable],
+        sparse: Sequence[bool],
+        kinds: np.ndarray,
+        rows: np.ndarray,
+        ys: Sequence[Any],
+        weights: np.ndarray | None = None,
+    ) -> Answers:
+        """Predict and learn rows of ``X`` (or of ``dicts``, River's form), one op at a time in
+        order: ``kinds[i]`` 0 predicts row ``rows[i]``, 1 learns it with the next label of
+        ``ys`` (and weight of ``weights``).
+
+        Returns:
+            The predict ops' answers: predictions (None where the model cannot answer yet)
+            and, for a classifier, their probabilities over ``classes``.
+        """
+        n_learn = len(ys)
+        w = None if weights is None else np.asarray(weights, dtype=float)
+        if w is not None and not self._takes_weight:
+            raise ModelError(f"model {self.name!r}: {self.estimator!r} takes no sample weights")
+        if self._class_weights is not None and n_learn:
+            cw = self._class_weights.update(ys)
+            w = cw if w is None else w * cw
+        self.events_learned += n_learn
+        if self.vectorized:
+            preds, P = self.model.run(X, names, kinds, rows, ys, w, sparse)
+            if P is None:
+                return Answers(list(preds), None, [])
+            return Answers(list(preds), P, list(self.model.classes))
+        if dicts is None:
+            raise ModelError(f"model {self.name!r}: a River model needs the features as dicts")
+        return self._run_river(dicts, kinds.tolist(), rows.tolist(), ys, w)
+
+    def _run_river(
+        self,
+        dicts: Dicts,
+        kinds: list[int],
+        rows: list[int],
+        ys: Sequence[Any],
+        w: np.ndarray | None,
+    ) -> Answers:
+        model = self.model
+        learn_one, predict_one = model.learn_one, model.predict_one
+        probabilistic = self.task.probabilistic
+        predict_proba_one = model.predict_proba_one if probabilistic else None
+        from_proba = self._label_from_proba
+        weights = None if w is None else w.tolist()
+        preds: list[Any] = []
+        probas: list[dict[Any, float]] = []
+        j = 0
+        for kind, row in zip(kinds, rows):
+            x = dicts[row]
+            if kind == 1:
+                if weights is None:
+                    learn_one(x, ys[j])
+                else:
+                    learn_one(x, ys[j], w=weights[j])
+                j += 1
+            elif from_proba:
+                p = predict_proba_one(x)
+                preds.append(max(p, key=p.get) if p else None)
+                probas.append(p)
+            else:
+                preds.append(predict_one(x))
+                if predict_proba_one is not None:
+                    probas.append(predict_proba_one(x))
+        if not probabilistic:
+            return Answers(preds, None, [])
+        classes = list(dict.fromkeys(c for d in probas for c in d))
+        P = np.array([[d.get(c, 0.0) for c in classes] for d in probas], dtype=float)
+        return Answers(preds, P.reshape(len(probas), len(classes)), classes)
+
     def predict(
         self,
         xs: Dicts | None = None,
@@ -210,10 +294,7 @@ class Learner:
         names: Sequence[Hashable] | None = None,
     ) -> list[Any]:
         """Predict each event's target (None when the model cannot answer yet)."""
-        if self.vectorized:
-            return self.model.predict(*_matrix(xs, X, names)).tolist()
-        predict_one = self.model.predict_one
-        return [predict_one(x) for x in _dicts(xs, X, names)]
+        return self._all(0, xs, X, names, []).predictions
 
     def predict_proba(
         self,
@@ -224,35 +305,42 @@ class Learner:
         """``(classes, P)``: class probabilities of each event, ``P`` of shape ``(n, k)``."""
         if not self.task.probabilistic:
             raise ModelError(f"model {self.name!r}: predict_proba needs a classifier")
-        if self.vectorized:
-            P = self.model.predict_proba(*_matrix(xs, X, names))
-            return list(self.model.classes), P
-        predict_proba_one = self.model.predict_proba_one
-        dicts = [predict_proba_one(x) for x in _dicts(xs, X, names)]
-        classes = list(dict.fromkeys(c for d in dicts for c in d))
-        P = np.array([[d.get(c, 0.0) for c in classes] for d in dicts], dtype=float)
-        return classes, P.reshape(len(dicts), len(classes))
+        answers = self._all(0, xs, X, names, [])
+        assert answers.P is not None
+        return answers.classes, answers.P
 
-    def predict_batch(
+    def learn(
         self,
-        xs: Dicts | None = None,
+        xs: Dicts | None,
+        ys: Sequence[Any],
         X: np.ndarray | None = None,
         names: Sequence[Hashable] | None = None,
-    ) -> tuple[list[Any], list[dict[Any, float]] | None]:
-        """Predictions and, for a classifier, each event's class probabilities as a dict.
+        sample_weight: Sequence[float] | np.ndarray | None = None,
+    ) -> None:
+        """Learn the events' labels ``ys`` in order, with optional importance weights."""
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        self._all(1, xs, X, names, ys, w)
 
-        The prediction is exactly what :meth:`predict` gives (for River's default
-        ``predict_one``, the first most probable class of ``predict_proba_one``), computed
-        with one model call per event where the model allows it.
-        """
-        if not self.task.probabilistic:
-            return self.predict(xs, X, names), None
-        if self._label_from_proba:
-            predict_proba_one = self.model.predict_proba_one
-            probas = [predict_proba_one(x) for x in _dicts(xs, X, names)]
-            return [max(p, key=p.get) if p else None for p in probas], probas
-        classes, P = self.predict_proba(xs, X, names)
-        return self.predict(xs, X, names), proba_dicts(classes, P)
+    def _all(
+        self,
+        kind: int,
+        xs: Dicts | None,
+        X: np.ndarray | None,
+        names: Sequence[Hashable] | None,
+        ys: Sequence[Any],
+        w: np.ndarray | None = None,
+    ) -> Answers:
+        """Every row predicted (kind 0) or learned (kind 1), in order."""
+        if self.vectorized:
+            X_, names_ = _matrix(xs, X, names)
+            dicts = None
+        else:
+            dicts = _dicts(xs, X, names)
+            X_, names_ = np.zeros((len(dicts), 0)), []
+        n = len(X_) if dicts is None else len(dicts)
+        kinds = np.full(n, kind, dtype=np.int8)
+        sparse = (False,) * len(names_ or ())
+        return self.run(X_, dicts, names_ or [], sparse, kinds, np.arange(n), ys, w)
 
     def score(
         self,
@@ -276,34 +364,6 @@ class Learner:
             if proba is not None:
                 proba = proba[keep] if isinstance(proba, np.ndarray) else [proba[i] for i in keep]
         self.metrics.update(ys, preds, proba, classes)
-
-    def learn(
-        self,
-        xs: Dicts | None,
-        ys: Sequence[Any],
-        X: np.ndarray | None = None,
-        names: Sequence[Hashable] | None = None,
-        sample_weight: Sequence[float] | np.ndarray | None = None,
-    ) -> None:
-        """Learn the events' labels ``ys``, with optional per-event importance weights."""
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        if w is not None and not self._takes_weight:
-            raise ModelError(f"model {self.name!r}: {self.estimator!r} takes no sample weights")
-        if self._class_weights is not None:
-            cw = self._class_weights.update(ys)
-            w = cw if w is None else w * cw
-        if self.vectorized:
-            X_, names_ = _matrix(xs, X, names)
-            self.model.learn(X_, ys, names_, w)
-        elif w is None:
-            learn_one = self.model.learn_one
-            for x, y in zip(_dicts(xs, X, names), ys, strict=True):
-                learn_one(x, y)
-        else:
-            learn_one = self.model.learn_one
-            for x, y, wi in zip(_dicts(xs, X, names), ys, w.tolist(), strict=True):
-                learn_one(x, y, w=wi)
-        self.events_learned += len(ys)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: estimator, headline metric and value, events learned, all metrics."""

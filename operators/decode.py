@@ -12,8 +12,16 @@ or ``null_label``.
 
 Strict JSON has no NaN or Infinity, and ``1e400`` overflows a double: a record carrying one
 (the tokens ``NaN``, ``Infinity``, ``-Infinity`` some encoders write, or a number out of the
-double range) is ``not_finite``, with the field named when the job uses it; it is rejected even
-when the number is in a field the job ignores (the record is not valid JSON).
+double range in a field the job uses) is ``not_finite``, with the field named when the job uses
+it; the tokens are rejected even in a field the job ignores (the record is not valid JSON),
+while a number out of range there is ignored with the field.
+
+Speed: the records of a batch are decoded in one call into typed records (msgspec, with a
+type built from the job's fields), then checked by column; only the records that fail go
+through the step-by-step validation that names what is wrong (the dead letter's reason), so a
+batch's cost is that of its good records plus a little per bad one. Each event's ``seq`` is
+twice its record's index in the batch (a label inline in it: plus one), the merged order of the
+stream.
 
 The input is a :class:`~operators.records.RawBatch`: per record its role (``"events"`` or
 ``"labels"``), its position, the source timestamp, and the value as JSON bytes, as a mapping of
@@ -24,8 +32,8 @@ parsed from text).
 >>> raw = RawBatch(0.0, ["events"] * 2, ["t/0"] * 2, [0, 1], [7, 8],
 ...                [b'{"id": 1, "x": 2, "c": "a", "label": true}', b'{"id": 2, "x": "2"}'])
 >>> ev, lab, dead = d.decode(raw)
->>> ev[0].id, ev[0].fields, lab[0].y, dead[0].kind, dead[0].reason
-('1', {'x': 2.0, 'c': 'a'}, True, 'wrong_type', "feature 'x': expected a number, got str")
+>>> ev.ids, ev.fields(0), lab.ys, dead[0].kind, dead[0].reason
+(['1'], {'x': 2.0, 'c': 'a'}, [True], 'wrong_type', "feature 'x': expected a number, got str")
 """
 
 from __future__ import annotations
@@ -34,11 +42,15 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
+import msgspec
+import numpy as np
 import orjson
+from msgspec import UnsetType
 
-from operators.records import Batch, DeadLetter, Event, Label, RawBatch
+from operators.records import Batch, DeadLetter, Events, Labels, RawBatch
 from operators.settings import Settings, setting, string
 from operators.settings import name as non_empty
 
@@ -102,31 +114,240 @@ class Decoder:
         self.task = task
         self.numbers_from_text = numbers_from_text
         self.meta = tuple(meta)
+        self._required_numeric = [j for j, k in enumerate(self.numeric) if k in self.required]
+        label = (
+            float | None | UnsetType
+            if task == "regression"
+            else str | int | float | bool | None | UnsetType
+        )
+        used: dict[str, Any] = {}  # field name -> its type in the struct
+        if schema.id_field:
+            used[schema.id_field] = int | str
+        if schema.time_field:
+            used[schema.time_field] = int | float | None | UnsetType
+        self._label_struct = _Struct(dict(used, **{schema.label_field: label}), schema)
+        for k in self.meta:
+            used.setdefault(k, Any)
+        if schema.weight_field:
+            used.setdefault(schema.weight_field, float | None)
+        for k in self.categorical:
+            used.setdefault(k, str | int | float | bool | None)
+        for k in self.numeric:
+            used.setdefault(k, float | None)
+        used.setdefault(schema.label_field, label)
+        self._event_struct = _Struct(used, schema, self.numeric, self.categorical, self.meta)
 
-    def decode(self, raw: RawBatch) -> tuple[list[Event], list[Label], list[DeadLetter]]:
-        events: list[Event] = []
-        labels: list[Label] = []
+    def __getstate__(self) -> dict[str, Any]:
+        # The msgspec types are built from the settings again when unpickled.
+        return {k: v for k, v in self.__dict__.items() if not k.endswith("_struct")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        fresh = Decoder(
+            state["numeric"], state["categorical"], state["required"], state["schema"],
+            state["task"], state["numbers_from_text"], state["meta"],
+        )  # fmt: skip
+        self.__dict__.update(fresh.__dict__)
+
+    def decode(self, raw: RawBatch) -> tuple[Events, Labels, list[DeadLetter]]:
+        """The batch's events and labels, in their merged order (``seq``: twice the record's
+        index, plus one for a label inline in an event record), and its dead letters."""
+        rows = _Rows()
         dead: list[DeadLetter] = []
-        for role, stream, offset, ts_ms, value in zip(
-            raw.roles, raw.streams, raw.offsets, raw.ts_ms, raw.values
-        ):
-            source = f"{stream}@{offset}"
+        slow = self._fast(raw, rows)
+        for i in slow:
+            role, value = raw.roles[i], raw.values[i]
+            source = f"{raw.streams[i]}@{raw.offsets[i]}"
             try:
-                obj = self._object(value)
-                event_id = self._id(obj, source)
-                ts = self._time(obj, ts_ms)
-                if role == "events":
-                    fields = self._fields(obj)  # names a used field that is not finite
-                    meta = self._meta(obj)
-                if isinstance(obj, _NotFinite):
-                    raise _Invalid("not_finite", obj.reason())
-                if role == "events":
-                    events.append(Event(event_id, ts, fields, source, meta))
-                if self.schema.label_field in obj or role == "labels":
-                    labels.append(Label(event_id, ts, self._label(obj), source))
+                self._one(role, source, raw.ts_ms[i], value, 2 * i, rows)
             except _Invalid as exc:
                 dead.append(DeadLetter(exc.kind, str(exc), source, _raw_bytes(value), role))
-        return events, labels, dead
+        return rows.events(self), rows.labels(), dead
+
+    def _one(
+        self, role: str, source: str, ts_ms: int, value: Any, seq: int, rows: _Rows
+    ) -> None:
+        """Validate one record the slow way, naming what is wrong (a dead letter)."""
+        obj = self._object(value)
+        event_id = self._id(obj, source)
+        ts = self._time(obj, ts_ms)
+        if role == "events":
+            fields = self._fields(obj)  # names a used field that is not finite
+            meta = self._meta(obj)
+        if isinstance(obj, _NotFinite):
+            raise _Invalid("not_finite", obj.reason())
+        if role == "events":
+            rows.event(
+                event_id,
+                ts,
+                source,
+                [np.nan if fields[k] is None else fields[k] for k in self.numeric],
+                [fields[k] for k in self.categorical],
+                meta,
+                seq,
+            )
+        if self.schema.label_field in obj or role == "labels":
+            rows.label(event_id, ts, self._label(obj), source, seq + (role == "events"))
+
+    def _fast(self, raw: RawBatch, rows: _Rows) -> list[int]:
+        """Decode the records that need no explanation in one go (msgspec, typed); return the
+        indices of the others, for :meth:`_one`."""
+        slow: list[int] = []
+        for role, structs in (("events", self._event_struct), ("labels", self._label_struct)):
+            idx = [i for i, r in enumerate(raw.roles) if r == role]
+            if not idx:
+                continue
+            parsed = self._parse(structs, [raw.values[i] for i in idx])
+            good = [k for k, o in enumerate(parsed) if o is not None]
+            slow.extend(idx[k] for k, o in enumerate(parsed) if o is None)
+            if not good:
+                continue
+            objs = [parsed[k] for k in good]
+            at = [idx[k] for k in good]
+            back = (self._take_events if role == "events" else self._take_labels)(
+                raw, at, objs, rows
+            )
+            slow.extend(back)
+        return sorted(slow)
+
+    def _parse(self, struct: Any, values: list[Any]) -> list[Any]:
+        """Each value as a struct, or None where it does not fit the struct."""
+        if all(isinstance(v, (bytes, bytearray)) for v in values):
+            try:
+                return list(struct.batch.decode(b"[" + b",".join(values) + b"]"))
+            except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+                pass
+            out = []
+            for v in values:
+                try:
+                    out.append(struct.one.decode(v))
+                except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+                    out.append(None)
+            return out
+        out = []
+        strict = not self.numbers_from_text
+        for v in values:
+            try:
+                out.append(msgspec.convert(v, struct.type, strict=strict))
+            except (msgspec.MsgspecError, RecursionError, TypeError):
+                out.append(None)
+        return out
+
+    def _take_events(
+        self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows
+    ) -> list[int]:
+        """Add the decoded events that pass every check to ``rows``; return the indices of
+        the others."""
+        st = self._event_struct
+        n = len(objs)
+        ids = self._ids(raw, at, objs, st)
+        ts = self._times(raw, at, objs, st)
+        numeric = np.array([st.numeric(o) for o in objs], dtype=float).reshape(n, len(self.numeric))
+        back = set(i for i, v in zip(range(n), ids) if v is None)
+        holes = ~np.isfinite(numeric)
+        for k in np.flatnonzero(holes.any(axis=1)).tolist():
+            values = st.numeric(objs[k])
+            values = values if isinstance(values, tuple) else (values,)
+            if any(v is not None and not math.isfinite(v) for v in values):
+                back.add(k)  # NaN given as a number (a mapping): named by the slow path
+        if self._required_numeric:
+            missing = holes[:, self._required_numeric].any(axis=1)
+            back.update(np.flatnonzero(missing).tolist())
+        categorical = np.empty((n, len(self.categorical)), dtype=object)
+        for j, get in enumerate(st.categorical):
+            column = [_category(get(o)) for o in objs]
+            categorical[:, j] = column
+            if self.categorical[j] in self.required:
+                back.update(k for k, v in enumerate(column) if v is None)
+        meta = {}
+        for name, get in zip(self.meta, st.meta, strict=True):
+            meta[name] = [_meta_value(get(o)) for o in objs]
+        if self.schema.weight_field:
+            get = st.weight
+            weights = [get(o) for o in objs]
+            for k, w in enumerate(weights):
+                if w is None:
+                    weights[k] = 1.0
+                elif w < 0:
+                    back.add(k)
+            meta[self.schema.weight_field] = weights
+        labels: list[tuple[int, Any]] = []
+        if st.label is not None:
+            get = st.label
+            for k, o in enumerate(objs):
+                y = get(o)
+                if y is msgspec.UNSET:
+                    continue
+                y = self._label_value(y)
+                if y is None:
+                    back.add(k)  # a null or malformed label: the slow path tells which
+                else:
+                    labels.append((k, y))
+        keep = [k for k in range(n) if k not in back]
+        rows.events_block(
+            [ids[k] for k in keep],
+            ts[keep],
+            [f"{raw.streams[at[k]]}@{raw.offsets[at[k]]}" for k in keep],
+            numeric[keep],
+            categorical[keep],
+            {name: [v[k] for k in keep] for name, v in meta.items()},
+            2 * np.asarray(at, dtype=np.int64)[keep],
+        )
+        for k, y in labels:
+            if k not in back:
+                i = at[k]
+                rows.label(ids[k], int(ts[k]), y, f"{raw.streams[i]}@{raw.offsets[i]}", 2 * i + 1)
+        return sorted(at[k] for k in back)
+
+    def _take_labels(
+        self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows
+    ) -> list[int]:
+        st = self._label_struct
+        ids = self._ids(raw, at, objs, st)
+        ts = self._times(raw, at, objs, st)
+        back = []
+        get = st.label
+        for k, o in enumerate(objs):
+            y = get(o)
+            y = None if y is msgspec.UNSET else self._label_value(y)
+            if ids[k] is None or y is None:
+                back.append(at[k])
+                continue
+            i = at[k]
+            rows.label(ids[k], int(ts[k]), y, f"{raw.streams[i]}@{raw.offsets[i]}", 2 * i)
+        return back
+
+    def _ids(self, raw: RawBatch, at: list[int], objs: list[Any], st: _Struct) -> list[Any]:
+        """Each record's id as a string (None where it is empty: the slow path tells)."""
+        if st.id is None:
+            return [f"{raw.streams[i]}@{raw.offsets[i]}" for i in at]
+        get = st.id
+        out = []
+        for o in objs:
+            v = get(o)
+            out.append(None if v == "" else str(v))
+        return out
+
+    def _times(self, raw: RawBatch, at: list[int], objs: list[Any], st: _Struct) -> np.ndarray:
+        if st.time is None:
+            return np.array([raw.ts_ms[i] for i in at], dtype=np.int64)
+        get = st.time
+        out = []
+        for i, o in zip(at, objs):
+            v = get(o)
+            out.append(raw.ts_ms[i] if v is None or v is msgspec.UNSET else int(v))
+        return np.array(out, dtype=np.int64)
+
+    def _label_value(self, y: Any) -> Any:
+        """The label, normalized as :meth:`_label` does; None where the slow path must say why."""
+        if y is None or y == "":
+            return None
+        if self.task == "regression":
+            return float(y) if isinstance(y, (int, float)) and not isinstance(y, bool) else None
+        if isinstance(y, str):
+            return int(y) if self.numbers_from_text and y.lstrip("-").isdigit() else y
+        if isinstance(y, float):
+            return int(y) if y.is_integer() else None
+        return y
 
     @staticmethod
     def _object(value: Any) -> Mapping[str, Any]:
@@ -235,6 +456,151 @@ class Decoder:
         )
 
 
+class _Struct:
+    """A msgspec type for the fields a job uses (attributes ``f0``, ``f1``, ... renamed to the
+    field names, which need not be identifiers), with its decoders and getters."""
+
+    def __init__(
+        self,
+        types: Mapping[str, Any],
+        schema: SchemaSettings,
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        meta: Sequence[str] = (),
+    ) -> None:
+        attr = {name: f"f{i}" for i, name in enumerate(types)}
+        fields = []
+        for name, kind in types.items():
+            if name == schema.id_field:
+                fields.append((attr[name], kind))
+            else:
+                default = msgspec.UNSET if _has_unset(kind) else None
+                fields.append((attr[name], kind, default))
+        self.type = msgspec.defstruct(
+            "Record", fields, rename={a: n for n, a in attr.items()}, kw_only=True
+        )
+        self.batch = msgspec.json.Decoder(list[self.type])
+        self.one = msgspec.json.Decoder(self.type)
+
+        def getter(name: str) -> Any:
+            return attrgetter(attr[name]) if name else None
+
+        self.id = getter(schema.id_field)
+        self.time = getter(schema.time_field)
+        self.label = getter(schema.label_field)
+        self.weight = getter(schema.weight_field)
+        self.numeric = attrgetter(*(attr[k] for k in numeric)) if numeric else lambda o: ()
+        self.categorical = [attrgetter(attr[k]) for k in categorical]
+        self.meta = [attrgetter(attr[k]) for k in meta]
+
+
+def _has_unset(kind: Any) -> bool:
+    return UnsetType in getattr(kind, "__args__", ())
+
+
+def _category(v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    return v if type(v) is str else str(v)
+
+
+def _meta_value(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, bool)) else None
+
+
+class _Rows:
+    """Decoded events and labels, gathered in blocks (the fast path) and one by one (the slow
+    path), put in their merged order at the end."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[Any, ...]] = []
+        self.singles: list[tuple[Any, ...]] = []
+        self.label_rows: list[tuple[str, int, Any, str, int]] = []
+
+    def events_block(
+        self,
+        ids: list[str],
+        ts: np.ndarray,
+        sources: list[str],
+        numeric: np.ndarray,
+        categorical: np.ndarray,
+        meta: dict[str, list[Any]],
+        seq: np.ndarray,
+    ) -> None:
+        self.blocks.append((ids, ts, sources, numeric, categorical, meta, seq))
+
+    def event(
+        self,
+        event_id: str,
+        ts: int,
+        source: str,
+        numeric: list[float],
+        categorical: list[Any],
+        meta: dict[str, Any],
+        seq: int,
+    ) -> None:
+        self.singles.append((event_id, ts, source, numeric, categorical, meta, seq))
+
+    def label(self, label_id: str, ts: int, y: Any, source: str, seq: int) -> None:
+        self.label_rows.append((label_id, ts, y, source, seq))
+
+    def events(self, d: Decoder) -> Events:
+        blocks = list(self.blocks)
+        if self.singles:
+            n = len(self.singles)
+            cols = list(zip(*self.singles))
+            categorical = np.empty((n, len(d.categorical)), dtype=object)
+            categorical[:] = [list(c) for c in cols[4]] if d.categorical else categorical
+            names = [*d.meta, *([d.schema.weight_field] if d.schema.weight_field else [])]
+            blocks.append((
+                list(cols[0]),
+                np.array(cols[1], dtype=np.int64),
+                list(cols[2]),
+                np.array(cols[3], dtype=float).reshape(n, len(d.numeric)),
+                categorical,
+                {k: [m.get(k) for m in cols[5]] for k in names},
+                np.array(cols[6], dtype=np.int64),
+            ))  # fmt: skip
+        if not blocks:
+            return Events(numeric_names=d.numeric, categorical_names=d.categorical,
+                          numeric=np.zeros((0, len(d.numeric))),
+                          categorical=np.zeros((0, len(d.categorical)), dtype=object))  # fmt: skip
+        if len(blocks) == 1:
+            ids, ts, sources, numeric, categorical, meta, seq = blocks[0]
+            return Events(ids, ts, sources, numeric, categorical, d.numeric, d.categorical,
+                          meta, seq)  # fmt: skip
+        seq = np.concatenate([b[6] for b in blocks])
+        order = np.argsort(seq, kind="stable")
+        pick = order.tolist()
+
+        def flat(i: int) -> list[Any]:
+            joined = [x for b in blocks for x in b[i]]
+            return [joined[k] for k in pick]
+
+        meta = {k: [x for b in blocks for x in b[5][k]] for k in blocks[0][5]}
+        return Events(
+            flat(0),
+            np.concatenate([b[1] for b in blocks])[order],
+            flat(2),
+            np.concatenate([b[3] for b in blocks])[order],
+            np.concatenate([b[4] for b in blocks])[order],
+            d.numeric,
+            d.categorical,
+            {k: [v[i] for i in pick] for k, v in meta.items()},
+            seq[order],
+        )
+
+    def labels(self) -> Labels:
+        if not self.label_rows:
+            return Labels()
+        rows = sorted(self.label_rows, key=lambda r: r[4])
+        ids, ts, ys, sources, seq = zip(*rows)
+        return Labels(
+            list(ids), np.array(ts, dtype=np.int64), list(ys), list(sources),
+            np.array(seq, dtype=np.int64),
+        )  # fmt: skip
+
+
 class DecodeStep:
     """The decode step: a :class:`~operators.records.RawBatch` becomes a
     :class:`~operators.records.Batch`; rejected records are its dead letters."""
@@ -244,7 +610,7 @@ class DecodeStep:
 
     def update(self, raw: RawBatch) -> list[Batch]:
         events, labels, dead = self.decoder.decode(raw)
-        return [Batch(tuple(events), tuple(labels), tuple(dead), raw.read_at)]
+        return [Batch(events, labels, tuple(dead), raw.read_at)]
 
 
 class _NotFinite(dict):  # type: ignore[type-arg]

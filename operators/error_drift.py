@@ -78,10 +78,27 @@ class ErrorDriftMonitor:
         ts_ms: Sequence[int],
     ) -> list[dict[str, Any]]:
         """Feed errors (in stream order, with the event each belongs to); return alerts."""
+        return self.feed(stream, errors, positions, event_ids, ts_ms)[0]
+
+    def feed(
+        self,
+        stream: str,
+        errors: Sequence[float],
+        positions: Sequence[int],
+        event_ids: Sequence[str],
+        ts_ms: Sequence[int],
+        until_alert: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Like :meth:`update`, and with ``until_alert`` stop right after the first alert;
+        return the alerts and how many errors were taken."""
         det = self._detectors[stream]
-        alerts = []
+        alerts: list[dict[str, Any]] = []
         seen = self._seen[stream]
+        taken = 0
         for i, err in enumerate(errors):
+            if until_alert and alerts:
+                break
+            taken += 1
             seen += 1
             if seen <= self.warmup:
                 continue
@@ -114,7 +131,7 @@ class ErrorDriftMonitor:
                 }
             )
         self._seen[stream] = seen
-        return alerts
+        return alerts, taken
 
     @staticmethod
     def _recent_error(det: Any) -> float | None:

@@ -1,20 +1,21 @@
 """The feature-drift step: a :class:`~operators.feature_drift.FeatureDriftMonitor` on the raw
 event fields of each batch, with the reservoir sample as an optional reference and actions.
 
-- Reference ``"external"`` takes the sampling step's latest emitted sample (``batch.sample``)
-  whenever one passes by.
+- Reference ``"external"`` takes each sample the sampling step emits (``batch.samples``), from
+  the event after which it was emitted on.
 - Actions on an alert: ``"alert"`` only; ``"reset_reference"`` (the monitor starts a new
   reference, so it stops comparing with a world that is gone); ``"reset_models"`` and
   ``"challenger"`` ask the learn step (``batch.actions``) to reset every model or to start a
-  challenger for each.
+  challenger for each, right after the event that closed the window (one action per window
+  test that raised alerts). All of it happens at stream positions, whatever the batch cut.
 
->>> from operators.records import Batch, Event
+>>> from operators.records import Batch, Events
 >>> settings = FeatureDriftSettings(enabled=True, window=100, action="reset_models")
 >>> step = FeatureDriftStep(settings, numeric=["x"], categorical=[])
->>> events = [Event(str(i), i, {"x": float(i >= 200) * 5.0 + (i % 7)}) for i in range(300)]
->>> out = step.update(Batch(events=tuple(events)))[0]
+>>> rows = [{"x": float(i >= 200) * 5.0 + (i % 7)} for i in range(300)]
+>>> out = step.update(Batch(events=Events.of(rows, ["x"])))[0]
 >>> [a.detector for a in out.alerts], out.actions
-(['ks', 'psi'], (DriftAction(action='reset_model'),))
+(['ks', 'psi'], (DriftAction(action='reset_model', after=300),))
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from operators.feature_drift import DETECTORS, REFERENCES, FeatureDriftMonitor
-from operators.records import Alert, Batch, DriftAction
+from operators.records import Alert, Batch, DriftAction, Events
 from operators.settings import (
     Settings,
     at_least,
@@ -108,30 +109,48 @@ class FeatureDriftStep:
 
     def update(self, batch: Batch) -> list[Batch]:
         m = self.monitor
-        if batch.sample is not None and m.reference == "external":
-            num, cat = self._columns([r["fields"] for r in batch.sample.records])
-            m.set_reference(num, cat)
         events = batch.events
-        if not events:
-            return [batch]
-        num, cat = self._columns([e.fields for e in events])
-        ts = np.array([e.ts_ms for e in events], dtype=np.int64)
-        positions = np.arange(self.position + 1, self.position + len(events) + 1)
-        self.position += len(events)
-        found = m.update(ts, num, cat, positions)
+        # The reference changes where each sample was emitted among the batch's events.
+        cuts = [(x.after, x) for x in batch.samples if m.reference == "external"]
+        found: list[dict[str, Any]] = []
+        done = 0
+        for after, sample in [*cuts, (len(events), None)]:
+            if after > done:
+                found.extend(self._test(events, done, after))
+                done = after
+            if sample is not None:
+                num, cat = self._columns([r["fields"] for r in sample.records])
+                m.set_reference(num, cat)
         if not found:
             return [batch]
         alerts = batch.alerts + tuple(_alert(a) for a in found)
         action = self.settings.action
         actions = batch.actions
-        if action == "reset_reference":
-            m.reset_reference()
-        elif action != "alert":
+        if action != "alert" and action != "reset_reference":
             kind = "reset_model" if action == "reset_models" else "challenger"
-            actions = (*actions, DriftAction(kind))
+            first = self.position - len(events)  # the stream position before this batch
+            ends = sorted({a["window"]["end_position"] for a in found})
+            actions += tuple(DriftAction(kind, end - first) for end in ends)
         return [replace(batch, alerts=alerts, actions=actions)]
 
+    def _test(self, events: Events, start: int, stop: int) -> list[dict[str, Any]]:
+        """Feed events ``start..stop`` of the batch to the monitor; a window test with alerts
+        resets the reference right there when the action says so."""
+        m = self.monitor
+        num = _numbers(events, m.numeric_features)[start:stop]
+        cat = None
+        if m.categorical_features:
+            cat = _categories(events, m.categorical_features)[start:stop]
+        ts = events.ts_ms[start:stop]
+        positions = np.arange(self.position + 1, self.position + stop - start + 1)
+        self.position += stop - start
+        found = m.update(ts, num, cat, positions)
+        if found and self.settings.action == "reset_reference":
+            m.reset_reference()
+        return found
+
     def _columns(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """A sample's records (field dicts) as the monitor's columns."""
         m = self.monitor
         num = np.array(
             [[_float(r.get(f)) for f in m.numeric_features] for r in rows], dtype=float
@@ -142,6 +161,16 @@ class FeatureDriftStep:
         for j, f in enumerate(m.categorical_features):
             cat[:, j] = [r.get(f) for r in rows]
         return num, cat
+
+
+def _numbers(events: Events, names: Sequence[str]) -> np.ndarray:
+    index = {n: j for j, n in enumerate(events.numeric_names)}
+    return events.numeric[:, [index[n] for n in names]]
+
+
+def _categories(events: Events, names: Sequence[str]) -> np.ndarray:
+    index = {n: j for j, n in enumerate(events.categorical_names)}
+    return events.categorical[:, [index[n] for n in names]]
 
 
 def _alert(a: dict[str, Any]) -> Alert:

@@ -2,9 +2,9 @@
 (impute, scale, encode; see :mod:`operators.featurize`).
 
 >>> from operators.featurize import FeatureSpec
->>> from operators.records import Batch, Event
+>>> from operators.records import Batch, Events
 >>> step = FeatureStep(Featurizer(FeatureSpec(numeric=("x",), scaler="none")))
->>> step.update(Batch(events=(Event("a", 0, {"x": 2.0}),)))[0].features.matrix.tolist()
+>>> step.update(Batch(events=Events.of([{"x": 2.0}], ["x"])))[0].features.matrix.tolist()
 [[2.0]]
 """
 
@@ -94,6 +94,7 @@ class FeatureStep:
         self.featurizer = featurizer
 
     def update(self, batch: Batch) -> list[Batch]:
-        names, matrix = self.featurizer.update([e.fields for e in batch.events])
+        events = batch.events
+        names, matrix = self.featurizer.update([events.fields(i) for i in range(len(events))])
         block = FeatureBlock(names, matrix, self.featurizer.sparse)
         return [replace(batch, features=block)]

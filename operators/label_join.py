@@ -12,13 +12,19 @@ prediction), so a model learns exactly what it predicted from. Every buffer is b
   recently are remembered, up to ``max_pending`` of them;
 - an event id already waiting or joined is a duplicate event (reported, not joined twice).
 
-Event time advances with the largest timestamp seen, of events and labels alike.
+Event time advances with the largest timestamp seen, of events and labels alike. Items are
+taken one at a time in the merged order of the stream (:meth:`LabelJoin.run`), so what joins,
+what expires and when is the same whatever the batch cut.
 
+>>> from operators.records import Events, Labels
 >>> j = LabelJoin(LabelSettings(ttl_ms=1000))
->>> j.add_events(["a", "b"], [0, 1], ["pa", "pb"])
-[]
->>> j.add_labels(["b", "b", "zz"], [5, 6, 7], [1, 1, 0])
-[('b', 'pb', 1)]
+>>> first = j.run(Events.of([{}, {}], ids=["a", "b"]), Labels())
+>>> first.kinds.tolist(), first.waiting
+([0, 0], [0, 1])
+>>> j.settle(Events.of([{}, {}], ids=["a", "b"]), {0: "pa", 1: "pb"})
+>>> later = j.run(Events(), Labels.of(["b", "b", "zz"], [1, 1, 0], ts_ms=[5, 6, 7]))
+>>> later.kinds.tolist(), later.waited, later.ys
+([1], ['pb'], [1])
 >>> j.counts["duplicate_labels"], j.counts["early_labels"]
 (1, 1)
 """
@@ -26,13 +32,45 @@ Event time advances with the largest timestamp seen, of events and labels alike.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from operators.records import Events, Labels
 from operators.settings import Settings, at_least, setting
 
-__all__ = ["LabelSettings", "LabelJoin"]
+__all__ = ["LabelSettings", "LabelJoin", "Joined"]
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """What a batch's join gives, in the merged order of its items.
+
+    Attributes:
+        predict: per event of the batch, whether it is predicted (False: a duplicate id).
+        kinds: per operation, 0 (predict an event) or 1 (learn a joined label).
+        event: per operation, the event's index in the batch, or -1 for a learn op of an
+            event of an earlier batch (its payload is in ``waited``).
+        waited: per learn op, the payload of an earlier batch's event, else None.
+        ys: per learn op, the label.
+        label_ts: per learn op, the label's time (event time of the label record).
+        waiting: the indices of the batch's events left waiting for their label, which need
+            :meth:`LabelJoin.settle`.
+    """
+
+    predict: np.ndarray
+    kinds: np.ndarray
+    event: np.ndarray
+    waited: list[Any]
+    ys: list[Any]
+    label_ts: np.ndarray
+    waiting: list[int]
+
+
+def _placeholder(entry: Any, k: int) -> bool:
+    return entry is not None and isinstance(entry[1], int) and entry[1] == k
 
 
 @dataclass(frozen=True)
@@ -82,49 +120,90 @@ class LabelJoin:
         """Whether an event with this id is already waiting or was joined recently."""
         return event_id in self._pending or event_id in self._joined
 
-    def add_events(
-        self, ids: Sequence[str], ts_ms: Sequence[int], payloads: Sequence[Any]
-    ) -> list[tuple[str, Any, Any]]:
-        """Register predictions; return ``(id, payload, y)`` for those whose label already came."""
-        out = []
-        for event_id, ts, payload in zip(ids, ts_ms, payloads):
-            if self.is_duplicate(event_id):
-                self.counts["duplicate_events"] += 1
-                continue
-            early = self._early.pop(event_id, None)
-            if early is not None:
-                out.append((event_id, payload, early[1]))
-                self._remember(event_id)
-            else:
-                self._pending[event_id] = (ts, payload)
-                if len(self._pending) > self.max_pending:
-                    self._pending.popitem(last=False)
-                    self.counts["expired_predictions"] += 1
-            self.watermark_ms = max(self.watermark_ms, ts)
-        self._expire()
-        return out
+    def run(self, events: Events, labels: Labels) -> Joined:
+        """Join a batch's events and labels, one item at a time in their merged order.
 
-    def add_labels(
-        self, ids: Sequence[str], ts_ms: Sequence[int], ys: Sequence[Any]
-    ) -> list[tuple[str, Any, Any]]:
-        """Join labels; return ``(id, payload, y)`` for each label that found its prediction."""
-        out = []
-        for event_id, ts, y in zip(ids, ts_ms, ys):
-            hit = self._pending.pop(event_id, None)
-            if hit is not None:
-                out.append((event_id, hit[1], y))
-                self._remember(event_id)
-            elif event_id in self._joined or event_id in self._early:
-                self.counts["duplicate_labels"] += 1
+        An event is predicted unless its id is a duplicate; a label joins the prediction
+        waiting for it (or, arriving first, waits for its event); time moves on and the
+        buffers expire after each item. The events of this batch that are still waiting at the
+        end hold a placeholder until :meth:`settle` gives their payloads.
+        """
+        n_events = len(events)
+        kinds = np.concatenate([np.zeros(n_events, np.int8), np.ones(len(labels), np.int8)])
+        order = np.lexsort((kinds, np.concatenate([events.seq, labels.seq]))).tolist()
+        predict = np.zeros(n_events, dtype=bool)
+        out_kinds: list[int] = []
+        out_event: list[int] = []
+        waited: list[Any] = []
+        ys: list[Any] = []
+        label_ts: list[int] = []
+        pending, early, counts = self._pending, self._early, self.counts
+        ev_ids, ev_ts = events.ids, events.ts_ms.tolist()
+        lab_ids, lab_ts, lab_ys = labels.ids, labels.ts_ms.tolist(), labels.ys
+        mine: list[tuple[str, int]] = []  # this batch's events put in waiting
+        for k in order:
+            if k < n_events:
+                event_id, ts = ev_ids[k], ev_ts[k]
+                if event_id in pending or event_id in self._joined:
+                    counts["duplicate_events"] += 1
+                    continue
+                predict[k] = True
+                out_kinds.append(0)
+                out_event.append(k)
+                hit = early.pop(event_id, None)
+                if hit is not None:  # its label came first: learned right after it
+                    out_kinds.append(1)
+                    out_event.append(k)
+                    waited.append(None)
+                    ys.append(hit[1])
+                    label_ts.append(hit[0])
+                    self._remember(event_id)
+                else:
+                    pending[event_id] = (ts, k)
+                    mine.append((event_id, k))
+                    if len(pending) > self.max_pending:
+                        pending.popitem(last=False)
+                        counts["expired_predictions"] += 1
             else:
-                self.counts["early_labels"] += 1
-                self._early[event_id] = (ts, y)
-                if len(self._early) > self.max_pending:
-                    self._early.popitem(last=False)
-                    self.counts["expired_labels"] += 1
-            self.watermark_ms = max(self.watermark_ms, ts)
-        self._expire()
-        return out
+                j = k - n_events
+                event_id, ts = lab_ids[j], lab_ts[j]
+                found = pending.pop(event_id, None)
+                if found is not None:
+                    here = isinstance(found[1], int)
+                    out_kinds.append(1)
+                    out_event.append(found[1] if here else -1)
+                    waited.append(None if here else found[1])
+                    ys.append(lab_ys[j])
+                    label_ts.append(ts)
+                    self._remember(event_id)
+                elif event_id in self._joined or event_id in early:
+                    counts["duplicate_labels"] += 1
+                else:
+                    counts["early_labels"] += 1
+                    early[event_id] = (ts, lab_ys[j])
+                    if len(early) > self.max_pending:
+                        early.popitem(last=False)
+                        counts["expired_labels"] += 1
+            if ts > self.watermark_ms:
+                self.watermark_ms = ts
+                self._expire()
+        waiting = [k for event_id, k in mine if _placeholder(pending.get(event_id), k)]
+        return Joined(
+            predict,
+            np.array(out_kinds, dtype=np.int8),
+            np.array(out_event, dtype=np.int64),
+            waited,
+            ys,
+            np.array(label_ts, dtype=np.int64),
+            waiting,
+        )
+
+    def settle(self, events: Events, payloads: Mapping[int, Any]) -> None:
+        """Give the batch's events still waiting (``Joined.waiting``) their payloads."""
+        for k, payload in payloads.items():
+            event_id = events.ids[k]
+            ts, _ = self._pending[event_id]
+            self._pending[event_id] = (ts, payload)
 
     def _remember(self, event_id: str) -> None:
         self.counts["joined"] += 1

@@ -10,11 +10,12 @@ The watermark is the step's state (in the recovery snapshot), so a resumed run m
 decisions as an uninterrupted one. One event time far in the future moves the watermark there:
 validate event times upstream if producers' clocks can be that wrong.
 
->>> from operators.records import Batch, Event
+>>> from operators.records import Batch, Events
 >>> f = LatenessFilter(allowed_lateness_ms=10)
->>> events = tuple(Event(str(t), t, {}, f"e@{t}") for t in (100, 95, 80, 120))
+>>> times = [100, 95, 80, 120]
+>>> events = Events.of([{}] * 4, ids=[str(t) for t in times], ts_ms=times)
 >>> out = f.update(Batch(events=events))[0]
->>> [e.id for e in out.events], [d.kind for d in out.dead_letters], f.late
+>>> list(out.events.ids), [d.kind for d in out.dead_letters], f.late
 (['100', '95', '120'], ['late_event'], 1)
 >>> out.dead_letters[0].reason
 'event time 80 is 20 ms behind the latest event time 100 (allowed lateness 10 ms)'
@@ -24,10 +25,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import orjson
 
 from operators.errors import OperatorError
-from operators.records import Batch, DeadLetter, Event
+from operators.records import Batch, DeadLetter
 
 __all__ = ["LatenessFilter"]
 
@@ -58,24 +60,29 @@ class LatenessFilter:
         self.late = 0
 
     def update(self, batch: Batch) -> list[Batch]:
-        kept: list[Event] = []
-        dead: list[DeadLetter] = []
-        mark = self.watermark_ms
-        allowed = self.allowed_lateness_ms
-        for e in batch.events:
-            if mark is not None and e.ts_ms < mark - allowed:
-                reason = (
-                    f"event time {e.ts_ms} is {mark - e.ts_ms} ms behind the latest event time "
-                    f"{mark} (allowed lateness {allowed} ms)"
-                )
-                raw = orjson.dumps({"id": e.id, "ts_ms": e.ts_ms, "fields": e.fields})
-                dead.append(DeadLetter("late_event", reason, e.source, raw, "events"))
-                continue
-            kept.append(e)
-            if mark is None or e.ts_ms > mark:
-                mark = e.ts_ms
-        self.watermark_ms = mark
-        if not dead:
+        events = batch.events
+        if not len(events):
             return [batch]
+        ts = events.ts_ms
+        # The watermark before each event: late events never raise it (they are behind it),
+        # so it is the running maximum of every earlier event time.
+        start = np.iinfo(np.int64).min if self.watermark_ms is None else self.watermark_ms
+        before = np.maximum.accumulate(np.concatenate([[start], ts[:-1]]))
+        before = np.maximum(before, start)
+        allowed = self.allowed_lateness_ms
+        late = (before > np.iinfo(np.int64).min) & (ts < before - allowed)
+        self.watermark_ms = int(max(start, ts.max()))
+        if not late.any():
+            return [batch]
+        dead = []
+        for i in np.flatnonzero(late).tolist():
+            mark, t = int(before[i]), int(ts[i])
+            reason = (
+                f"event time {t} is {mark - t} ms behind the latest event time {mark} "
+                f"(allowed lateness {allowed} ms)"
+            )
+            raw = orjson.dumps({"id": events.ids[i], "ts_ms": t, "fields": events.fields(i)})
+            dead.append(DeadLetter("late_event", reason, events.sources[i], raw, "events"))
         self.late += len(dead)
-        return [replace(batch, events=tuple(kept), dead_letters=batch.dead_letters + tuple(dead))]
+        kept = events.take(np.flatnonzero(~late))
+        return [replace(batch, events=kept, dead_letters=batch.dead_letters + tuple(dead))]

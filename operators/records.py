@@ -5,8 +5,7 @@ read together, plus a named field for everything one step hands a later one. Ste
 a batch they receive; they return a new one built with :func:`dataclasses.replace`. Which step
 writes and which reads each field is tabled in docs/ARCHITECTURE.md ("The batch").
 
->>> e = Event(id="a", ts_ms=5, fields={"x": 1.0})
->>> b = Batch(events=(e,), labels=(Label(id="a", ts_ms=6, y=1),))
+>>> b = Batch(events=Events.of([{"x": 1.0}], ["x"]), labels=Labels.of(["0"], [1]))
 >>> (len(b.events), len(b.labels), b.features is None, b.alerts)
 (1, 1, True, ())
 """
@@ -21,8 +20,8 @@ import numpy as np
 
 __all__ = [
     "RawBatch",
-    "Event",
-    "Label",
+    "Events",
+    "Labels",
     "DeadLetter",
     "FeatureBlock",
     "Alert",
@@ -61,34 +60,149 @@ class RawBatch:
         return len(self.values)
 
 
+def _strings(n: int) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(n))
+
+
 @dataclass(frozen=True, slots=True)
-class Event:
-    """One valid input event.
+class Events:
+    """A batch's valid events, one column per attribute, in stream order.
 
     Attributes:
-        id: the event id, the key labels are joined on.
-        ts_ms: event time in milliseconds since the epoch.
-        fields: the validated feature values by name (numbers are floats, categories strings).
-        source: where it came from, e.g. ``"events/0@1234"``; the deterministic record id.
-        meta: fields that are not features but travel with the event (slice fields, the
-            canary key, importance weights), as decoded.
+        ids: the event ids, the keys labels are joined on.
+        ts_ms: event times in milliseconds since the epoch (int64).
+        sources: where each came from, e.g. ``"events/0@1234"``; the deterministic record id.
+        numeric: ``(n, len(numeric_names))`` float64 feature values; NaN where missing.
+        categorical: ``(n, len(categorical_names))`` object array of categories (strings, None
+            where missing).
+        numeric_names: the names of the numeric columns.
+        categorical_names: the names of the categorical columns.
+        meta: fields that are not features but travel with the events (slice fields, the
+            canary key, importance weights), one list per field, as decoded.
+        seq: each event's place in the batch's merged stream order of events and labels
+            (see :class:`Batch`).
     """
 
-    id: str
-    ts_ms: int
-    fields: dict[str, Any]
-    source: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
+    ids: Sequence[str] = ()
+    ts_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sources: Sequence[str] = ()
+    numeric: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    categorical: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=object))
+    numeric_names: tuple[str, ...] = ()
+    categorical_names: tuple[str, ...] = ()
+    meta: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    seq: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(
+        cls,
+        rows: Sequence[Mapping[str, Any]],
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        *,
+        ids: Sequence[str] | None = None,
+        ts_ms: Sequence[int] | None = None,
+        sources: Sequence[str] | None = None,
+        meta: Sequence[str] = (),
+    ) -> Events:
+        """Events from per-event field dicts (ids ``"0", "1", ...`` and times ``0, 1, ...``
+        unless given; sources ``"rows@i"``; ``seq`` even numbers in order).
+
+        >>> e = Events.of([{"x": 1.0, "c": "a"}, {"c": 2}], ["x"], ["c"])
+        >>> e.ids, e.numeric.tolist(), e.categorical.tolist(), e.fields(1)
+        (('0', '1'), [[1.0], [nan]], [['a'], ['2']], {'x': None, 'c': '2'})
+        """
+        n = len(rows)
+        num = np.array(
+            [[_number(r.get(k)) for k in numeric] for r in rows], dtype=float
+        ).reshape(n, len(numeric))
+        cat = np.empty((n, len(categorical)), dtype=object)
+        for j, k in enumerate(categorical):
+            cat[:, j] = [None if r.get(k) is None else str(r.get(k)) for r in rows]
+        return cls(
+            _strings(n) if ids is None else tuple(ids),
+            np.arange(n, dtype=np.int64) if ts_ms is None else np.asarray(ts_ms, dtype=np.int64),
+            tuple(f"rows@{i}" for i in range(n)) if sources is None else tuple(sources),
+            num,
+            cat,
+            tuple(numeric),
+            tuple(categorical),
+            {k: [r.get(k) for r in rows] for k in meta},
+            np.arange(0, 2 * n, 2, dtype=np.int64),
+        )
+
+    def take(self, idx: Sequence[int] | np.ndarray) -> Events:
+        """The events at positions ``idx``, in that order."""
+        ix = np.asarray(idx, dtype=np.int64)
+        keep = ix.tolist()
+        return Events(
+            tuple(self.ids[i] for i in keep),
+            self.ts_ms[ix],
+            tuple(self.sources[i] for i in keep),
+            self.numeric[ix],
+            self.categorical[ix],
+            self.numeric_names,
+            self.categorical_names,
+            {k: [v[i] for i in keep] for k, v in self.meta.items()},
+            self.seq[ix],
+        )
+
+    def fields(self, i: int) -> dict[str, Any]:
+        """Event ``i``'s feature values by name (None where missing)."""
+        out: dict[str, Any] = {
+            k: (None if v != v else v)
+            for k, v in zip(self.numeric_names, self.numeric[i].tolist(), strict=True)
+        }
+        out.update(zip(self.categorical_names, self.categorical[i].tolist(), strict=True))
+        return out
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
 
 
 @dataclass(frozen=True, slots=True)
-class Label:
-    """The ground truth for the event with the same id, arriving inline or later."""
+class Labels:
+    """A batch's labels (the ground truth for the events with the same ids), one column per
+    attribute, in stream order; ``seq`` places each in the batch's merged order."""
 
-    id: str
-    ts_ms: int
-    y: Any
-    source: str = ""
+    ids: Sequence[str] = ()
+    ts_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ys: Sequence[Any] = ()
+    sources: Sequence[str] = ()
+    seq: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(
+        cls, ids: Sequence[str], ys: Sequence[Any], ts_ms: Sequence[int] | None = None
+    ) -> Labels:
+        """Labels for these ids (times ``0, 1, ...`` unless given; ``seq`` odd numbers in
+        order, each label just after the event of the same rank in :meth:`Events.of`)."""
+        n = len(ids)
+        return cls(
+            tuple(ids),
+            np.arange(n, dtype=np.int64) if ts_ms is None else np.asarray(ts_ms, dtype=np.int64),
+            tuple(ys),
+            tuple(f"labels@{i}" for i in range(n)),
+            np.arange(1, 2 * n, 2, dtype=np.int64),
+        )
+
+    def take(self, idx: Sequence[int] | np.ndarray) -> Labels:
+        ix = np.asarray(idx, dtype=np.int64)
+        keep = ix.tolist()
+        return Labels(
+            tuple(self.ids[i] for i in keep),
+            self.ts_ms[ix],
+            tuple(self.ys[i] for i in keep),
+            tuple(self.sources[i] for i in keep),
+            self.seq[ix],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,18 +317,22 @@ class Alert:
 @dataclass(frozen=True, slots=True)
 class DriftAction:
     """A request of the feature-drift step to the learn step: ``"reset_model"`` (every model
-    starts afresh) or ``"challenger"`` (a challenger for every model)."""
+    starts afresh) or ``"challenger"`` (a challenger for every model), right after the
+    ``after``-th event of the batch."""
 
     action: str
+    after: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Sample:
     """An emission of the sampling step: the sample's records (for the sample sink, and the
-    feature-drift step's reference) and the sampler's summary (for the run summary)."""
+    feature-drift step's reference), the sampler's summary (for the run summary), and after
+    how many of the batch's events it was taken."""
 
     records: tuple[dict[str, Any], ...]
     summary: Mapping[str, Any]
+    after: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,13 +351,19 @@ class SinkRecords:
 class Batch:
     """A micro-batch and what the steps attached to it.
 
+    Events and labels keep the merged order of the stream: ordered by their ``seq``, an event
+    before a label of the same ``seq``, they are the order in which the source read them (an
+    inline label right after its event; a label held back by the label delay right after the
+    event it waited for). Every step that predicts, learns or decides processes them in that
+    order, so the cut of the stream into batches changes nothing but speed.
+
     Attributes:
         events: valid events, in stream order.
-        labels: labels, in stream order (inline labels follow their event).
+        labels: labels, in stream order.
         dead_letters: records rejected by any step (decoding, lateness, the output guard).
         read_at: wall-clock time (seconds) at which the source handed the batch over.
         features: the featurizer's output for ``events``.
-        sample: the sampling step's emission with this batch, if any.
+        samples: the sampling step's emissions with this batch, in order.
         actions: the feature-drift step's requests to the learn step.
         alerts: alerts raised on this batch (feature drift, error drift, deployments).
         predictions: the served predictions, one sink record per predicted event.
@@ -248,12 +372,12 @@ class Batch:
             it from the fields above, in one place).
     """
 
-    events: tuple[Event, ...] = ()
-    labels: tuple[Label, ...] = ()
+    events: Events = field(default_factory=Events)
+    labels: Labels = field(default_factory=Labels)
     dead_letters: tuple[DeadLetter, ...] = ()
     read_at: float = 0.0
     features: FeatureBlock | None = None
-    sample: Sample | None = None
+    samples: tuple[Sample, ...] = ()
     actions: tuple[DriftAction, ...] = ()
     alerts: tuple[Alert, ...] = ()
     predictions: tuple[dict[str, Any], ...] = ()

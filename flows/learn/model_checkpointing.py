@@ -9,8 +9,8 @@ can warm-start from it (:mod:`online_models.checkpoints`).
 >>> d = tempfile.mkdtemp()
 >>> mc = ModelCheckpointing(ModelCheckpointSettings(directory=d, every_events=10), "h",
 ...                         FeatureStep(Featurizer(FeatureSpec(numeric=("x",)))))
->>> mc.due(9), mc.due(10)
-(False, True)
+>>> mc.due_by_time()
+False
 >>> mc.write([Learner(ModelSettings("lr", "fast_logistic_regression"))], 10, {})
 >>> sorted(p.name for p in __import__("pathlib").Path(d).iterdir())
 ['lr-v0001.features.pkl', 'lr-v0001.json', 'lr-v0001.pkl']
@@ -58,26 +58,33 @@ class ModelCheckpointing:
         self.schema_hash = schema_hash
         self.features = features
         self.last_events = 0
-        self.last_time = 0.0
-        self.written = 0
+        self.last_time = time.time()
+        self.written = 0  # checkpoints written, per model at most (rounds)
+        self._per_model: dict[str, int] = {}
 
-    def due(self, events: int) -> bool:
+    def due_by_time(self) -> bool:
+        """Whether ``every_s`` seconds have passed since the last checkpoint (wall clock)."""
         s = self.settings
-        if s.every_events and events - self.last_events >= s.every_events:
-            return True
         return bool(s.every_s) and time.time() - self.last_time >= s.every_s
 
     def write(self, learners: Sequence[Learner], events: int, extra: dict[str, Any]) -> None:
+        """Every model's checkpoint, after ``events`` labels."""
         for learner in learners:
-            checkpoints.save(
-                self.settings.directory,
-                learner,
-                extra,
-                schema_hash=self.schema_hash,
-                features=self.features.featurizer,
-            )
+            self.write_one(learner, events, extra)
+
+    def write_one(self, learner: Learner, events: int, extra: dict[str, Any]) -> None:
+        """One model's checkpoint, after ``events`` labels (``every_events`` writes each model
+        right after its N-th label, whatever the batch cut)."""
+        checkpoints.save(
+            self.settings.directory,
+            learner,
+            extra,
+            schema_hash=self.schema_hash,
+            features=self.features.featurizer,
+        )
+        count = self._per_model[learner.name] = self._per_model.get(learner.name, 0) + 1
+        self.written = max(self.written, count)
         self.last_events, self.last_time = events, time.time()
-        self.written += 1
 
     def summary(self) -> dict[str, Any]:
         return {"directory": self.settings.directory, "written": self.written}

@@ -2,9 +2,11 @@
 budget's swaps, and the rewards that flow back when labels come.
 
 >>> s = Serving.build(ServingSettings(), ["a", "b"], seed=0)
->>> arms, probs = s.route(["e1", "e2"], np.array([1.0, 1.0]))
->>> arms.tolist()
-[0, 1]
+>>> served = s.run(np.array([0, 0], np.int8), np.ones((2, 2), bool), np.zeros((0, 2)),
+...                np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), [], ["e1", "e2"],
+...                [1.0, 1.0])
+>>> served.arms.tolist(), s.summary(["a", "b"])["selection"]
+([0, 1], {'a': 1, 'b': 1})
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from online_models.deployment import DEPLOYMENTS, Deployment, make_deployment
+from online_models.deployment import DEPLOYMENTS, make_deployment
 from online_models.errors import ModelError
 from online_models.latency import LatencyBudget
 from online_models.policies import POLICIES, Policy, make_policy
+from online_models.serving import Served, ServingRule
 from operators.records import Alert
 from operators.settings import Settings, number_in, one_of, setting, string, table
 
@@ -74,98 +77,87 @@ class ServingSettings:
 
 
 class Serving:
-    """Route events to a model, count what served, and feed rewards back.
+    """The serving rule (a selection policy in bandit mode, else a deployment mode), the
+    latency budget, and how often each model served.
 
     Args:
-        policy: the selection policy (serves in bandit mode; learns in every mode).
-        feedback: ``"full"`` (a label reveals every model's reward) or ``"bandit"``.
-        deployment: the deployment mode, or None for bandit mode.
+        rule: the policy or deployment mode (:class:`~online_models.serving.ServingRule`).
         latency: the latency budget, or None.
+        models: the models' names.
     """
 
     def __init__(
-        self,
-        policy: Policy,
-        feedback: str = "full",
-        deployment: Deployment | None = None,
-        latency: LatencyBudget | None = None,
+        self, rule: ServingRule, latency: LatencyBudget | None, models: Sequence[str]
     ) -> None:
-        self.policy = policy
-        self.feedback = feedback
-        self.deployment = deployment
+        self.rule = rule
         self.latency = latency
-        self.chosen = np.zeros(len(policy.arms), dtype=np.int64)
+        self.models = list(models)
+        self.served = np.zeros(len(self.models), dtype=np.int64)
 
     @classmethod
     def build(cls, settings: ServingSettings, models: Sequence[str], seed: int) -> Serving:
         """The serving rule of ``settings`` over ``models`` (raises ModelError on bad params)."""
         sel, dep, lat = settings.selection, settings.deployment, settings.latency
         names = list(models)
-        return cls(
-            make_policy(sel.policy, names, seed, **sel.params),
-            sel.feedback,
-            None if dep.mode == "bandit" else make_deployment(dep.mode, names, **dep.params),
-            LatencyBudget(
+        rule: ServingRule
+        if dep.mode == "bandit":
+            rule = make_policy(sel.policy, names, seed, feedback=sel.feedback, **sel.params)
+        else:
+            rule = make_deployment(dep.mode, names, **dep.params)
+        latency = None
+        if lat.budget_ms:
+            latency = LatencyBudget(
                 names, lat.budget_ms, lat.fallback or names[0], cost_per_ms=lat.cost_per_ms
             )
-            if lat.budget_ms
-            else None,
-        )
+        return cls(rule, latency, names)
 
-    def route(self, keys: Sequence[str], batch_ms: np.ndarray) -> tuple[np.ndarray, Any]:
-        """The arm serving each event (routing ``keys``), and the policy's probability of each
-        choice (None outside bandit mode); ``batch_ms`` is each model's prediction time."""
-        probs = None
-        if self.deployment is None:
-            arms = self.policy.choose(len(keys))
-            probs = self.policy.last_probs
-        else:
-            arms = self.deployment.route(keys)
-        if self.latency is not None:
-            self.latency.observe(batch_ms, len(keys))
-            arms = self.latency.apply(arms)
-        arms = np.asarray(arms, dtype=np.int64)
-        self.chosen += np.bincount(arms, minlength=len(self.chosen))
-        return arms, probs
-
-    def reward(
+    def run(
         self,
-        served: np.ndarray,
+        kinds: np.ndarray,
+        available: np.ndarray,
         rewards: np.ndarray,
-        probs: Sequence[float | None],
-        positions: Sequence[int],
-    ) -> list[Alert]:
-        """Feed the rewards of joined labels back; return the deployment's alerts.
-
-        Args:
-            served: the arm that served each labeled event.
-            rewards: ``(n_labels, n_models)``: every model's reward.
-            probs: the probability each served arm had (bandit feedback).
-            positions: each labeled event's stream position.
-        """
+        label_event: np.ndarray,
+        label_arm: np.ndarray,
+        label_prob: np.ndarray,
+        label_position: Sequence[int],
+        keys: Sequence[str],
+        model_ms: Sequence[float],
+        frozen: bool = False,
+    ) -> Served:
+        """Serve a batch's events and learn its labels' rewards, in stream order (frozen: serve
+        only). ``model_ms`` is each model's time on the batch, for the latency budget."""
+        n_events = len(available)
+        allowed, fallback = None, -1
         if self.latency is not None:
+            if n_events:
+                self.latency.observe(np.asarray(model_ms, dtype=float), n_events)
+            allowed, fallback = self.latency.allowed(), self.latency.fallback_index
             rewards = self.latency.penalize(rewards)
-        rows = np.arange(len(served))
-        if self.feedback == "full":
-            self.policy.update_full(rewards)
-            seen = rewards
-        else:
-            own = rewards[rows, served]
-            self.policy.update(served, own, None if None in probs else probs)
-            seen = np.full_like(rewards, np.nan)
-            seen[rows, served] = own
-        if self.deployment is None:
-            return []
-        records = self.deployment.update(served, seen, positions)
+        if frozen:
+            kinds = kinds[kinds == 0]
+            rewards = rewards[:0]
+            label_event, label_arm, label_prob = label_event[:0], label_arm[:0], label_prob[:0]
+            label_position = []
+        served = self.rule.run(
+            kinds, available, rewards, label_event, label_arm, label_prob, label_position,
+            keys, allowed, fallback,
+        )  # fmt: skip
+        self.served += np.bincount(served.arms, minlength=len(self.models))
+        if self.latency is not None:
+            self.latency.count_fallbacks(served)
+        return served
+
+    @staticmethod
+    def alerts(records: Sequence[dict[str, Any]]) -> list[Alert]:
+        """The rule's event records (promotions, rollbacks) as alerts."""
         return [_deployment_alert(r) for r in records]
 
     def summary(self, names: Sequence[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "selection": {m: int(c) for m, c in zip(names, self.chosen)},
-            "policy": self.policy.summary(),
-        }
-        if self.deployment is not None:
-            out["deployment"] = self.deployment.summary()
+        out: dict[str, Any] = {"selection": {m: int(c) for m, c in zip(names, self.served)}}
+        if isinstance(self.rule, Policy):
+            out["policy"] = self.rule.summary()
+        else:
+            out["deployment"] = self.rule.summary()
         if self.latency is not None:
             out["latency"] = self.latency.summary()
         return out
@@ -193,7 +185,9 @@ def check_serving(settings: ServingSettings, models: Sequence[str]) -> list[str]
     and the latency budget are built once each, so that their own checks name the keys."""
     sel, dep, lat = settings.selection, settings.deployment, settings.latency
     names = list(models)
-    attempts: list[Any] = [lambda: make_policy(sel.policy, names, 0, **sel.params)]
+    attempts: list[Any] = [
+        lambda: make_policy(sel.policy, names, 0, feedback=sel.feedback, **sel.params)
+    ]
     if dep.mode != "bandit":
         attempts.append(lambda: make_deployment(dep.mode, names, **dep.params))
     if lat.budget_ms:

@@ -1,42 +1,44 @@
-"""The learn-and-serve step: test-then-train of every candidate model, with late labels.
+"""The learn-and-serve step: test-then-train of every candidate model, with late labels, exact
+whatever the batch size.
 
-For each batch, in this order:
+A batch's events and labels are taken in their merged stream order (``seq``). The label join
+(:meth:`~operators.label_join.LabelJoin.run`) turns them into operations: predict each new
+event, learn each label that found its event (a label whose event came in an earlier batch
+learns the features frozen when that event was predicted: a :class:`Pending`). Then:
 
-1. **predict and serve**: every new event is predicted by every model (with class
-   probabilities for a classifier); the serving rule (:mod:`flows.learn.serving`) picks whose
-   prediction is served. The prediction is emitted, and what the label will need (the frozen
-   features, every model's prediction, the serving decision: a :class:`Pending`) waits in the
-   label join;
-2. **join, score, reward, learn**: the batch's labels are joined with the predictions waiting
-   for them. Each joined example scores every model's frozen prediction (prequential metrics)
-   and the served prediction (:mod:`online_models.scoring`), rewards the serving rule, feeds
-   each model's error stream (:mod:`flows.learn.drift_actions`), races the challengers, and
-   finally each model learns the frozen features with the label (not with ``frozen``);
-3. **drift actions**: a drift alert on a model's errors, or a feature drift action in
-   ``batch.actions``, may reset the model or start a challenger;
-4. **model checkpoints** when due (:mod:`flows.learn.model_checkpointing`).
+1. **every model** runs over the operations on its own (:class:`~flows.learn.lane.Lane`): it
+   predicts each event having learned exactly the labels before it, each label's frozen
+   prediction is scored (prequential metrics) and its error watched for drift, and a drift's
+   action (a fresh model, a challenger), a challenger's promotion, a feature-drift action or a
+   model checkpoint happens exactly at its label;
+2. **the serving rule** (:mod:`flows.learn.serving`: a selection policy, or a deployment mode)
+   runs over the same operations: each event is served by a model that has an answer, chosen
+   from the rewards of the labels before it; each label's rewards (every model's, or only the
+   served one's with bandit feedback) are learned in order;
+3. **the served predictions** are scored (overall, per slice) and emitted, and the events whose
+   label has not come yet wait in the join.
 
-So within a batch, predictions always come before any of the batch's labels are learned.
+So predictions, metrics, selections, alerts and checkpoints are the same for batches of 1, 7 or
+1000 events and any cut; only wall-clock behaviour (the latency budget, ``every_s``
+checkpoints) may differ.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from flows.learn.challengers import Example
-from flows.learn.drift_actions import DriftActions
+from flows.learn.lane import Lane, LaneResult, Ops
 from flows.learn.model_checkpointing import ModelCheckpointing
 from flows.learn.serving import Serving
 from online_models.learner import Learner
 from online_models.scoring import Scoring
 from online_models.tasks import Task
-from operators.label_join import LabelJoin
-from operators.records import Alert, Batch, Event
+from operators.label_join import Joined, LabelJoin
+from operators.records import Alert, Batch
 
 __all__ = ["Pending", "LearnStep"]
 
@@ -49,11 +51,13 @@ class Pending:
         x: the features as a dict (River models), None when every model takes the matrix.
         row: the features as a row (a copy: a view would keep the batch's matrix alive).
         predictions: every model's prediction.
-        probas: every model's class probabilities (None for a regressor).
+        probas: every model's ``(classes, probabilities)`` (None for a regressor).
         arm: the model that served.
-        prob: the probability the policy gave that arm (bandit mode), else None.
+        prob: the probability the serving rule gave that arm (None when it cannot tell).
         position: the event's stream position (events predicted so far, it included).
-        event: the event.
+        event_id: the event's id.
+        ts_ms: the event's time.
+        meta: the event's meta fields (slices, weight).
     """
 
     x: dict[str, float] | None
@@ -63,18 +67,19 @@ class Pending:
     arm: int
     prob: float | None
     position: int
-    event: Event
+    event_id: str
+    ts_ms: int
+    meta: dict[str, Any]
 
 
 class LearnStep:
-    """Predict, serve, join labels, score, reward, watch errors and learn, one batch at a time.
+    """Predict, serve, join labels, score, watch errors and learn, in stream order.
 
     Args:
-        learners: the candidate models.
+        lanes: one per candidate model (its learner, detector, drift actions, challenger).
         serving: the serving rule.
         join: the delayed-label join.
         scoring: the served metrics.
-        drift: the error-drift monitor, drift actions and challengers.
         task: the job's task.
         key_field: the event meta field whose hash routes a canary (the event id when empty).
         weight_field: the event meta field of importance weights passed to the learners.
@@ -86,11 +91,10 @@ class LearnStep:
 
     def __init__(
         self,
-        learners: Sequence[Learner],
+        lanes: Sequence[Lane],
         serving: Serving,
         join: LabelJoin,
         scoring: Scoring,
-        drift: DriftActions,
         task: Task,
         *,
         key_field: str = "",
@@ -99,11 +103,10 @@ class LearnStep:
         frozen: bool = False,
         checkpointing: ModelCheckpointing | None = None,
     ) -> None:
-        self.learners = list(learners)
+        self.lanes = list(lanes)
         self.serving = serving
         self.join = join
         self.scoring = scoring
-        self.drift = drift
         self.task = task
         self.key_field = key_field
         self.weight_field = weight_field
@@ -112,26 +115,46 @@ class LearnStep:
         self.checkpointing = checkpointing
         self.position = 0  # events predicted so far: the position of alerts
         self.labels_joined = 0
-        self.names: tuple[str, ...] = ()
+
+    @property
+    def learners(self) -> list[Learner]:
+        """The models serving in each arm now."""
+        return [lane.learner for lane in self.lanes]
 
     # --- the step ---------------------------------------------------------------------------
 
     def update(self, batch: Batch) -> list[Batch]:
-        predictions, early = self._predict(batch)
-        labels = batch.labels
-        joined = early + self.join.add_labels(
-            [lab.id for lab in labels], [lab.ts_ms for lab in labels], [lab.y for lab in labels]
-        )
-        alerts = self._learn(joined) if joined else []
-        for action in batch.actions:
-            alerts.extend(self._act(action.action, range(len(self.learners))))
+        events = batch.events
+        joined = self.join.run(events, batch.labels)
+        if not len(joined.kinds):
+            if not batch.actions:
+                return [replace(batch, learn=self.summary())]
+        ops, predicted, first = self._ops(batch, joined)
+        alerts = []
+        if not self.frozen:  # feature-drift actions before the batch's first op
+            for action in first:
+                for lane in self.lanes:
+                    alerts.extend(lane.act(action, self.position))
+        checkpoints = self._checkpoints_due(ops)
+
+        def checkpoint(learner: Learner, op: int) -> None:
+            self._checkpoint(learner, ops, op)
+
+        results = [lane.run(ops, self.frozen, checkpoints, checkpoint) for lane in self.lanes]
+        served, probs, served_alerts = self._serve(batch, ops, predicted, results)
+        records = self._score_and_emit(batch, ops, joined, predicted, results, served, probs)
+        for r in results:
+            alerts.extend(r.alerts)
+        alerts.extend(served_alerts)
+        alerts.sort(key=lambda a: a.position)
+        self.labels_joined += len(ops.ys)
         mc = self.checkpointing
-        if mc is not None and not self.frozen and mc.due(self.labels_joined):
-            self._checkpoint()
+        if mc is not None and not self.frozen and mc.due_by_time():
+            self._checkpoint_all()
         return [
             replace(
                 batch,
-                predictions=tuple(predictions),
+                predictions=tuple(records),
                 alerts=batch.alerts + tuple(alerts),
                 learn=self.summary(),
             )
@@ -139,151 +162,255 @@ class LearnStep:
 
     def on_eof(self) -> list[Batch]:
         mc = self.checkpointing
-        if (
-            mc is not None
-            and not self.frozen
-            and (not mc.written or mc.last_events != self.labels_joined)
+        if mc is not None and not self.frozen and (
+            not mc.written or mc.last_events != self.labels_joined
         ):
-            self._checkpoint()
+            self._checkpoint_all()
         return []
 
-    def _checkpoint(self) -> None:
+    # --- operations -------------------------------------------------------------------------
+
+    def _ops(self, batch: Batch, joined: Joined) -> tuple[Ops, np.ndarray, list[str]]:
+        """The batch's operations for the models, the indices of its predicted events, and the
+        feature-drift actions that come before every op."""
+        events, features = batch.events, batch.features
+        kinds, event = joined.kinds, joined.event
+        predicted = np.flatnonzero(joined.predict)
+        n_events = len(events)
+        waited = [p for p in joined.waited if p is not None]
+        if features is None:
+            width = len(waited[0].row) if waited else 0
+            names: tuple[str, ...] = ()
+            sparse: tuple[bool, ...] = ()
+            X = np.zeros((n_events, width))
+        else:
+            names, sparse, X = features.names, features.sparse, features.matrix
+        if waited:
+            X = np.vstack([X, np.vstack([p.row for p in waited])])
+        # Row of each op: the event's row, or the next frozen row of an earlier event.
+        rows = event.copy()
+        learn = np.flatnonzero(kinds == 1)
+        earlier_learn = learn[event[learn] < 0]
+        rows[earlier_learn] = n_events + np.arange(len(earlier_learn))
+        dicts = None
+        if not all(lane.learner.vectorized for lane in self.lanes):
+            batch_dicts = features.dicts() if features is not None else []
+            dicts = [*batch_dicts, *(p.x for p in waited)]
+        # Stream positions: each predicted event gets the next one.
+        event_position = np.zeros(n_events, dtype=np.int64)
+        event_position[predicted] = self.position + 1 + np.arange(len(predicted))
+        self.position += len(predicted)
+        positions = np.where(event >= 0, event_position[np.maximum(event, 0)], 0)
+        ids: list[str] = [events.ids[e] if e >= 0 else "" for e in event.tolist()]
+        ts = np.where(event >= 0, events.ts_ms[np.maximum(event, 0)] if n_events else 0, 0)
+        earlier: list[Any] = []
+        for j, (i, p) in enumerate(zip(learn.tolist(), joined.waited)):
+            earlier.append(p)
+            if p is not None:
+                positions[i], ids[i], ts[i] = p.position, p.event_id, p.ts_ms
+        weights = None
+        if self.weight_field:
+            column = events.meta.get(self.weight_field, [])
+            weights = np.array(
+                [
+                    column[e] if p is None else p.meta.get(self.weight_field, 1.0)
+                    for e, p in zip(event[learn].tolist(), joined.waited)
+                ],
+                dtype=float,
+            )
+        # Feature-drift actions: right after the last predict op of the events before them.
+        splits, first = [], []
+        for a in batch.actions:
+            before = np.flatnonzero((kinds == 0) & (event < a.after))
+            if len(before):
+                splits.append((int(before[-1]), a.action))
+            else:
+                first.append(a.action)
+        ops = Ops(kinds, rows, X, dicts, tuple(names), tuple(sparse), list(joined.ys), weights,
+                  positions, ids, np.asarray(ts, dtype=np.int64), earlier, splits)  # fmt: skip
+        return ops, predicted, first
+
+    def _checkpoints_due(self, ops: Ops) -> list[int]:
+        """The learn ops after which a checkpoint is due (every ``every_events`` labels)."""
+        mc = self.checkpointing
+        if mc is None or self.frozen or not mc.settings.every_events:
+            return []
+        every = mc.settings.every_events
+        learn = ops.learn
+        counts = self.labels_joined + 1 + np.arange(len(learn))
+        return learn[counts % every == 0].tolist()
+
+    def _checkpoint(self, learner: Learner, ops: Ops, op: int) -> None:
+        """One model's checkpoint, right after op ``op`` (the N-th label)."""
+        assert self.checkpointing is not None
+        done = self.labels_joined + int(np.searchsorted(ops.learn, op, side="right"))
+        extra = {"position": int(ops.positions[op]), "labels_joined": done}
+        self.checkpointing.write_one(learner, done, extra)
+
+    def _checkpoint_all(self) -> None:
         assert self.checkpointing is not None
         extra = {"position": self.position, "labels_joined": self.labels_joined}
         self.checkpointing.write(self.learners, self.labels_joined, extra)
 
-    def _act(self, action: str, models: Sequence[int]) -> list[Alert]:
-        if action == "alert" or self.frozen:
-            return []
-        return self.drift.act(action, models, self.learners, self.position, self.labels_joined)
+    # --- serving ----------------------------------------------------------------------------
 
-    # --- predict and serve ------------------------------------------------------------------
-
-    def _predict(self, batch: Batch) -> tuple[list[dict[str, Any]], list[tuple[str, Any, Any]]]:
-        events = batch.events
-        if not events:
-            return [], []
-        assert batch.features is not None, "learn step needs the featurizer's output"
-        seen: set[str] = set()
-        keep = []
-        for i, e in enumerate(events):
-            if not (self.join.is_duplicate(e.id) or e.id in seen):
-                seen.add(e.id)
-                keep.append(i)
-            else:  # seen before: not predicted nor learned again, but counted
-                self.join.counts["duplicate_events"] += 1
-        block = batch.features
-        self.names = block.names
-        X = block.matrix[keep]
-        # Dicts only for models that take them (River's); vectorized models take the matrix.
-        if all(m.vectorized for m in self.learners):
-            xs: list[Any] = [None] * len(keep)
-        else:
-            dicts = block.dicts()
-            xs = [dicts[i] for i in keep]
-        preds, probas, ms = [], [], []
-        for learner in self.learners:
-            started = time.perf_counter()
-            p, pr = learner.predict_batch(xs, X, self.names)
-            ms.append((time.perf_counter() - started) * 1000.0)
-            preds.append(p)
-            probas.append(pr)
-        kept = [events[i] for i in keep]
-        key = self.key_field
-        keys = [str(e.meta.get(key)) if key else e.id for e in kept]
-        arms, probs = self.serving.route(keys, np.array(ms))
-        records, payloads, served_preds = [], [], []
-        for j, e in enumerate(kept):
-            arm = int(arms[j])
-            per_model = tuple(p[j] for p in preds)
-            per_proba = tuple(None if pr is None else pr[j] for pr in probas)
-            self.position += 1
-            prob = None if probs is None else float(probs[j])
-            payloads.append(
-                Pending(xs[j], X[j].copy(), per_model, per_proba, arm, prob, self.position, e)
-            )
-            served_preds.append(per_model[arm])
-            record = {
-                "id": e.id,
-                "ts_ms": e.ts_ms,
-                "source": e.source,
-                "model": self.learners[arm].name,
-                "prediction": per_model[arm],
-                "predictions": {m.name: p for m, p in zip(self.learners, per_model)},
-            }
-            if self.top_k and per_proba[arm] is not None:
-                top = sorted(per_proba[arm].items(), key=lambda kv: -kv[1])[: self.top_k]
-                record["top_k"] = [[c, p] for c, p in top]
-            records.append(record)
-        self.scoring.serve(arms, served_preds)
-        early = self.join.add_events([e.id for e in kept], [e.ts_ms for e in kept], payloads)
-        return records, early
-
-    # --- join, score, reward, learn ---------------------------------------------------------
-
-    def _learn(self, joined: list[tuple[str, Any, Any]]) -> list[Alert]:
-        pending: list[Pending] = [payload for _, payload, _ in joined]
-        ys = [y for _, _, y in joined]
-        ids = [event_id for event_id, _, _ in joined]
-        served = np.array([p.arm for p in pending], dtype=np.int64)
-        positions = [p.position for p in pending]
-        ts = [p.event.ts_ms for p in pending]
-        task = self.task
-        rewards = np.empty((len(joined), len(self.learners)))
-        alerts: list[Alert] = []
-        for m, learner in enumerate(self.learners):
-            preds = [p.predictions[m] for p in pending]
-            probas = [p.probas[m] for p in pending] if task.probabilistic else None
-            learner.score(ys, preds, probas)
-            errors = task.errors(ys, preds)
-            rewards[:, m] = task.rewards(errors)
-            if not self.frozen:
-                alerts.extend(self.drift.watch(m, errors.tolist(), positions, ids, ts))
-        self.scoring.score(
-            ys,
-            [p.predictions[p.arm] for p in pending],
-            [p.probas[p.arm] for p in pending],
-            {f: [p.event.meta.get(f) for p in pending] for f in self.scoring.settings.slices},
+    def _serve(
+        self, batch: Batch, ops: Ops, predicted: np.ndarray, results: list[LaneResult]
+    ) -> tuple[np.ndarray, np.ndarray | None, list[Alert]]:
+        k = len(self.lanes)
+        n_pred = len(ops.predict)
+        available = np.ones((n_pred, k), dtype=bool)
+        for m, r in enumerate(results):
+            available[:, m] = [p is not None for p in r.predictions]
+        rewards = np.full((len(ops.ys), k), np.nan)
+        for m, r in enumerate(results):
+            has = np.array([p is not None for p in r.labeled], dtype=bool)
+            rewards[has, m] = self.task.rewards(r.errors[has])
+        learn = ops.learn
+        predict_at = np.full(len(ops.kinds), -1, dtype=np.int64)
+        predict_at[ops.predict] = np.arange(n_pred)
+        row_predict = np.full(len(ops.X), -1, dtype=np.int64)
+        row_predict[ops.rows[ops.predict]] = predict_at[ops.predict]
+        label_event = row_predict[ops.rows[learn]]
+        label_arm = np.array([-1 if p is None else p.arm for p in ops.earlier], dtype=np.int64)
+        label_prob = np.array(
+            [np.nan if p is None or p.prob is None else p.prob for p in ops.earlier]
         )
-        if not self.frozen:  # frozen: serving, drift monitors and models stay as they are
-            probs = [p.prob for p in pending]
-            alerts.extend(self.serving.reward(served, rewards, probs, positions))
-            examples = [Example(p.x, p.row, y) for p, y in zip(pending, ys)]
-            pool = self.drift.pool
-            alerts.extend(pool.race(self.learners, examples, self.names, rewards, self.position))
-            self._train(pending, ys)
-            alerts.extend(
-                self.drift.on_alerts(alerts, self.learners, self.position, self.labels_joined)
-            )
-            pool.add(examples)
-            alerts.extend(pool.start(self.learners, self.names, self.position))
-        self.labels_joined += len(joined)
-        return alerts
+        events, key = batch.events, self.key_field
+        keys = [str(events.meta[key][e]) if key else events.ids[e] for e in predicted.tolist()]
+        served = self.serving.run(
+            ops.kinds,
+            available,
+            rewards,
+            label_event,
+            label_arm,
+            label_prob,
+            ops.positions[learn].tolist(),
+            keys,
+            [r.ms for r in results],
+            self.frozen,
+        )
+        return served.arms, served.probs, self.serving.alerts(served.records)
 
-    def _train(self, pending: list[Pending], ys: list[Any]) -> None:
-        weights = None
-        if self.weight_field:
-            weights = np.array([p.event.meta.get(self.weight_field, 1.0) for p in pending])
-        xs = [p.x for p in pending]
-        X = np.vstack([p.row for p in pending])
-        for learner in self.learners + self.drift.pool.learners():
-            learner.learn(xs, ys, X, self.names, weights)
+    # --- scoring and predictions ------------------------------------------------------------
+
+    def _score_and_emit(
+        self,
+        batch: Batch,
+        ops: Ops,
+        joined: Joined,
+        predicted: np.ndarray,
+        results: list[LaneResult],
+        arms: np.ndarray,
+        probs: np.ndarray | None,
+    ) -> list[dict[str, Any]]:
+        events = batch.events
+        names = [lane.name for lane in self.lanes]
+        learn = ops.learn
+        # The served prediction of each label: its event's arm then.
+        predict_at = np.full(len(ops.X), -1, dtype=np.int64)
+        predict_at[ops.rows[ops.predict]] = np.arange(len(ops.predict))
+        at = predict_at[ops.rows[learn]]
+        label_arms = np.array(
+            [arms[a] if a >= 0 else p.arm for a, p in zip(at.tolist(), ops.earlier)],
+            dtype=np.int64,
+        )
+        if len(learn):
+            served_preds = [results[a].labeled[j] for j, a in enumerate(label_arms.tolist())]
+            probas = None
+            if self.task.probabilistic:
+                probas = [
+                    dict(zip(results[a].classes, results[a].labeled_P[j].tolist()))
+                    for j, a in enumerate(label_arms.tolist())
+                ]
+            slices = {
+                f: [
+                    events.meta[f][e] if p is None else p.meta.get(f)
+                    for e, p in zip(ops.rows[learn].tolist(), ops.earlier)
+                ]
+                for f in self.scoring.settings.slices
+            }
+            self.scoring.score(ops.ys, served_preds, probas or [None] * len(learn), slices)
+        # Predictions of this batch's events.
+        served_pred = [results[a].predictions[i] for i, a in enumerate(arms.tolist())]
+        self.scoring.serve(arms, served_pred)
+        records = []
+        per_model = [r.predictions for r in results]
+        top = self.top_k if self.task.probabilistic else 0
+        for i, e in enumerate(predicted.tolist()):
+            a = int(arms[i])
+            record = {
+                "id": events.ids[e],
+                "ts_ms": int(events.ts_ms[e]),
+                "source": events.sources[e],
+                "model": names[a],
+                "prediction": served_pred[i],
+                "predictions": {n: p[i] for n, p in zip(names, per_model)},
+            }
+            if top and results[a].P is not None and results[a].P.shape[1]:
+                row = results[a].P[i]
+                order = np.argsort(-row, kind="stable")[:top].tolist()
+                record["top_k"] = [[results[a].classes[c], float(row[c])] for c in order]
+            records.append(record)
+        # The events still waiting for their label keep what the label will need.
+        if joined.waiting:
+            self._settle(batch, ops, joined, predicted, results, arms, probs)
+        return records
+
+    def _settle(
+        self,
+        batch: Batch,
+        ops: Ops,
+        joined: Joined,
+        predicted: np.ndarray,
+        results: list[LaneResult],
+        arms: np.ndarray,
+        probs: np.ndarray | None,
+    ) -> None:
+        events = batch.events
+        index = np.full(len(events), -1, dtype=np.int64)
+        index[predicted] = np.arange(len(predicted))
+        meta_fields = list(events.meta)
+        payloads = {}
+        for e in joined.waiting:
+            i = int(index[e])
+            payloads[e] = Pending(
+                None if ops.dicts is None else ops.dicts[e],
+                ops.X[e].copy(),
+                tuple(r.predictions[i] for r in results),
+                tuple(
+                    None if r.P is None else (r.classes, r.P[i].copy()) for r in results
+                ),
+                int(arms[i]),
+                None if probs is None else float(probs[i]),
+                int(ops.positions[ops.predict[i]]),
+                events.ids[e],
+                int(events.ts_ms[e]),
+                {f: events.meta[f][e] for f in meta_fields},
+            )
+        self.join.settle(events, payloads)
 
     # --- report -----------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        names = [m.name for m in self.learners]
+        names = [lane.name for lane in self.lanes]
         out: dict[str, Any] = {
             "predictions": self.position,
             "labels_joined": self.labels_joined,
             **self.scoring.summary(),
-            "models": {m.name: m.summary() for m in self.learners},
+            "models": {lane.name: lane.learner.summary() for lane in self.lanes},
             **self.serving.summary(names),
             "label_join": dict(self.join.counts, pending=len(self.join)),
         }
-        drift = self.drift.summary(names)
-        if drift is not None:
-            out["drift_actions"] = drift
+        actions = {lane.action for lane in self.lanes}
+        if actions != {"alert"}:
+            out["drift_actions"] = {
+                "action": next(iter(actions)),
+                "model_resets": sum(lane.resets for lane in self.lanes),
+                "challengers": {
+                    lane.name: s for lane in self.lanes if (s := lane.summary()) is not None
+                },
+            }
         if self.checkpointing is not None:
             out["model_checkpoints"] = self.checkpointing.summary()
         return out

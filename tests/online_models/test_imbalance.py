@@ -35,14 +35,27 @@ def prequential_recall(model, X, y, batch=100) -> float:
 def test_class_weights_are_inverse_frequency():
     cw = ClassWeights()
     w = cw.update(["a"] * 9 + ["b"])
-    assert w.tolist() == pytest.approx([10 / 18] * 9 + [5.0])
+    # while "a" is the only class every weight is 1; "b" then weighs n / (k * n_b) = 10 / 2
+    assert w.tolist() == pytest.approx([1.0] * 9 + [5.0])
     assert cw.weights() == pytest.approx({"a": 10 / 18, "b": 5.0})
     # weighted totals are equal: 9 * 10/18 == 1 * 5
     assert ClassWeights(max_weight=2.0).update(["a"] * 9 + ["b"])[-1] == 2.0
 
 
-def test_class_weights_count_the_batch_before_weighing():
-    assert ClassWeights().update(np.array([True])).tolist() == [1.0]
+def test_each_label_is_weighed_as_of_itself_whatever_the_batch_cut():
+    rng = np.random.default_rng(3)
+    ys = rng.choice(["a", "b", "c"], p=[0.8, 0.15, 0.05], size=500).tolist()
+    counts: dict[str, int] = {}
+    oracle = []
+    for i, y in enumerate(ys):  # the rule, one label at a time
+        counts[y] = counts.get(y, 0) + 1
+        oracle.append(min((i + 1) / (len(counts) * counts[y]), 100.0))
+    for cuts in ([500], [1] * 500, [7] * 71 + [3]):
+        cw, start, got = ClassWeights(), 0, []
+        for size in cuts:
+            got += cw.update(ys[start : start + size]).tolist()
+            start += size
+        assert got == oracle
 
 
 def test_class_weights_beat_unweighted_on_minority_recall_at_1_to_50():
