@@ -2,8 +2,9 @@
 
 Design: ONE :class:`Learner` class, two paths chosen once, when it is built.
 
-* The vectorized path, for estimators that satisfy :class:`BatchModel` (the numpy learners of
-  :mod:`online_models.linear`): a matrix in, arrays out, one call per micro-batch.
+* The vectorized path, for estimators that satisfy :class:`BatchModel` (the compiled learners
+  of :mod:`online_models.linear`): a matrix in, one call per micro-batch, each event learned
+  in order inside the call.
 * The per-event path, for River estimators: one dict per event, ``predict_one``/``learn_one``.
 
 Every method takes the batch's features in either form, ``xs`` (one dict per event) or ``X``
@@ -46,12 +47,24 @@ Dicts = Sequence[Mapping[Hashable, float]]
 
 @runtime_checkable
 class BatchModel(Protocol):
-    """An estimator that predicts and learns a whole micro-batch at once.
+    """An estimator that runs a micro-batch's op sequence (predict and learn ops, in order)
+    in one call.
 
     Classifiers also have ``classes`` (a list) and ``predict_proba(X, names) -> (n, k)``.
     """
 
-    def predict(self, X: np.ndarray, names: Sequence[Hashable] | None = None) -> np.ndarray: ...
+    def run(
+        self,
+        X: np.ndarray,
+        names: Sequence[Hashable] | None,
+        ops: Sequence[int] | np.ndarray,
+        rows: Sequence[int] | np.ndarray,
+        y: Sequence[Any],
+        sample_weight: Sequence[float] | np.ndarray | None = None,
+        sparse: Sequence[bool] | None = None,
+    ) -> tuple[list[Any], np.ndarray | None]: ...
+
+    def predict(self, X: np.ndarray, names: Sequence[Hashable] | None = None) -> list[Any]: ...
 
     def learn(
         self,
@@ -102,8 +115,8 @@ def _matrix(
     if xs is None:
         raise ModelError("learner: pass the features as xs (dicts) or X (matrix)")
     cols = list(dict.fromkeys(k for x in xs for k in x))
-    try:
-        return np.array([[x.get(c, 0.0) for c in cols] for x in xs], dtype=float), cols
+    try:  # NaN: a key absent from an event's dict, which the compiled learners leave alone
+        return np.array([[x.get(c, np.nan) for c in cols] for x in xs], dtype=float), cols
     except (TypeError, ValueError):
         raise ModelError("learner: a vectorized model needs numeric features") from None
 
@@ -186,7 +199,7 @@ class Learner:
     ) -> list[Any]:
         """Predict each event's target (None when the model cannot answer yet)."""
         if self.vectorized:
-            return self.model.predict(*_matrix(xs, X, names)).tolist()
+            return self.model.predict(*_matrix(xs, X, names))
         predict_one = self.model.predict_one
         return [predict_one(x) for x in _dicts(xs, X, names)]
 
@@ -222,6 +235,11 @@ class Learner:
         """
         if self.task != "classification":
             return self.predict(xs, X, names), None
+        if self.vectorized:
+            X_, names_ = _matrix(xs, X, names)
+            n = len(X_)
+            preds, P = self.model.run(X_, names_, np.zeros(n, np.int8), np.arange(n), [])
+            return preds, proba_dicts(self.model.classes, P)
         if self._label_from_proba:
             predict_proba_one = self.model.predict_proba_one
             probas = [predict_proba_one(x) for x in _dicts(xs, X, names)]
@@ -264,8 +282,9 @@ class Learner:
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         if w is not None and not self._takes_weight:
             raise ModelError(f"model {self.name!r}: {self.estimator!r} takes no sample weights")
-        if self._class_weights is not None:
-            cw = self._class_weights.update(ys)
+        if self._class_weights is not None:  # one label at a time: batch cuts change nothing
+            update = self._class_weights.update
+            cw = np.array([update([y])[0] for y in ys], dtype=float)
             w = cw if w is None else w * cw
         if self.vectorized:
             X_, names_ = _matrix(xs, X, names)

@@ -95,10 +95,26 @@ class _Columns:
         self._key: tuple[Any, ...] = ()
         self._plan: tuple[np.ndarray, np.ndarray, np.ndarray] = (_EMPTY, _EMPTY, _EMPTY)
 
+    def check(
+        self, owner: str, names: tuple[Hashable, ...], sparse: tuple[Any, ...] | None
+    ) -> None:
+        """Refuse duplicate names, or not one sparse flag per name (``owner``: the model).
+
+        Raises:
+            ModelError: naming the model and the problem.
+        """
+        if self._key[:2] == (names, sparse):
+            return
+        if len(set(names)) != len(names):
+            raise ModelError(f"{owner}: duplicate feature names in {list(names)!r}")
+        if sparse is not None and len(sparse) != len(names):
+            raise ModelError(f"{owner}: {len(sparse)} sparse flags for {len(names)} columns")
+
     def plan(
-        self, names: tuple[Hashable, ...], sparse: tuple[bool, ...], learn: bool
+        self, names: tuple[Hashable, ...], sparse: tuple[Any, ...] | None, learn: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The plan for ``names``; with ``learn``, unknown names get a weight position first."""
+        """The plan for :meth:`check`-ed ``names``; with ``learn``, unknown names get a weight
+        position first."""
         key = (names, sparse, learn, len(self.names))
         if key == self._key:
             return self._plan
@@ -110,7 +126,7 @@ class _Columns:
         pos = np.array([self.position.get(n, -1) for n in names], dtype=np.int64)
         order = sorted(range(len(names)), key=lambda j: _order_key(names[j]))
         cols = np.array([j for j in order if pos[j] >= 0], dtype=np.int64)
-        flags = np.array(sparse, dtype=np.bool_)
+        flags = np.zeros(len(names), np.bool_) if sparse is None else np.array(sparse, np.bool_)
         self._plan = (cols, pos[cols], flags[cols])
         self._key = (names, sparse, learn, len(self.names))
         return self._plan
@@ -194,17 +210,16 @@ class _Linear:
         rows_ = np.ascontiguousarray(rows, dtype=np.int64)
         if ops_.ndim != 1 or rows_.shape != ops_.shape:
             raise ModelError(f"{self._name}: ops and rows must be two 1-D arrays of one length")
-        if np.any((ops_ != 0) & (ops_ != 1)):
+        n_learn = kernels.count_learn_ops(ops_, rows_, len(X))
+        if n_learn == -1:
             raise ModelError(f"{self._name}: ops must be 0 (predict) or 1 (learn)")
-        if len(rows_) and (rows_.min() < 0 or rows_.max() >= len(X)):
+        if n_learn == -2:
             raise ModelError(f"{self._name}: rows must index the {len(X)} rows of X")
-        n_learn = int(np.count_nonzero(ops_))
         if len(y) != n_learn:
             raise ModelError(f"{self._name}: {len(y)} targets for {n_learn} learn ops")
         sw = self._sample_weights(sample_weight, n_learn)
-        flags = (False,) * len(key) if sparse is None else tuple(bool(s) for s in sparse)
-        if len(flags) != len(key):
-            raise ModelError(f"{self._name}: {len(flags)} sparse flags for {len(key)} columns")
+        flags = None if sparse is None else tuple(sparse)
+        self._columns.check(self._name, key, flags)
         targets = self._targets(y)
         cols, slots, sp = self._columns.plan(key, flags, learn=n_learn > 0)
         self._fit_features(len(self._columns.names))
@@ -275,8 +290,6 @@ class _Linear:
         cols = tuple(range(X.shape[1])) if names is None else tuple(names)
         if len(cols) != X.shape[1]:
             raise ModelError(f"{self._name}: {len(cols)} names for {X.shape[1]} columns of X")
-        if len(set(cols)) != len(cols):
-            raise ModelError(f"{self._name}: duplicate feature names in {list(cols)!r}")
         return X, cols
 
     def _sample_weights(self, sample_weight: Any, n: int) -> np.ndarray:
@@ -349,16 +362,18 @@ class _GLM(_Linear):
         targets: np.ndarray,
         sw: np.ndarray,
         n_predict: int,
-    ) -> np.ndarray:
-        out = np.empty(n_predict)
+    ) -> tuple[np.ndarray, int]:
+        """The kernel's output rows (see :func:`~online_models.linear_kernels.glm_run`) and
+        the number of predictions without an answer."""
+        out = np.empty((n_predict, 1 if self._loss == kernels.SQUARED else 2))
         code, lr, b1, b2, eps = self._kernel_optimizer()
-        kernels.glm_run(
+        unanswered = kernels.glm_run(
             X, cols, slots, sparse, ops, rows, targets, sw, out,
             self.weights, self._m, self._v, self._state, self._counters, self._class_counts,
             self._loss, float(self._gamma), code, lr, b1, b2, eps, float(self.l2),
             float(self.intercept_lr), float(self.clip_gradient), _MAX_CLASS_WEIGHT,
         )  # fmt: skip
-        return out
+        return out, unanswered
 
 
 class LogisticRegression(_GLM):
@@ -446,13 +461,16 @@ class LogisticRegression(_GLM):
         return P
 
     def _targets(self, y: Sequence[Any] | np.ndarray) -> np.ndarray:
-        try:
-            t = np.array(y, dtype=np.float64)
-        except (TypeError, ValueError):
-            t = np.array([np.nan])
-        if t.ndim != 1 or not np.all((t == 0.0) | (t == 1.0)):
-            raise ModelError(f"{self._name}: labels must be False/True or 0/1")
         self._kind_before_run = self._label_type
+        if isinstance(y, np.ndarray) and y.dtype == np.bool_ and y.ndim == 1:
+            t = y.astype(np.float64)
+        else:
+            try:
+                t = np.array(y, dtype=np.float64)
+            except (TypeError, ValueError):
+                t = np.array([np.nan])
+            if t.ndim != 1 or not np.all((t == 0.0) | (t == 1.0)):
+                raise ModelError(f"{self._name}: labels must be False/True or 0/1")
         if self._label_type is None and len(t):
             first = _plain(y[0])
             self._label_type = bool if isinstance(first, bool) else type(first)
@@ -460,20 +478,18 @@ class LogisticRegression(_GLM):
 
     def _run(self, *args: Any) -> Answers:
         untyped = self._kind_before_run is None
-        p = self._scores(*args)
-        answered = ~np.isnan(p)
-        P = np.column_stack([1.0 - p, p])
-        P[~answered] = 0.0
-        positive = p > 0.5
+        P, unanswered = self._scores(*args)
+        positive = P[:, 1] > 0.5
         kind = self._label_type or bool
-        labels = positive.astype(kind).tolist()
+        labels = positive.tolist() if kind is bool else positive.astype(kind).tolist()
         if untyped and kind is not bool:  # predicted before the first label: River's booleans
             ops = args[4]
             first = int(np.argmax(ops == 1))
             n_before = first - int(np.count_nonzero(ops[:first]))
             labels[:n_before] = positive[:n_before].tolist()
-        if not answered.all():
-            labels = [c if ok else None for c, ok in zip(labels, answered.tolist())]
+        if unanswered:
+            answered = (P[:, 0] + P[:, 1] != 0.0).tolist()
+            labels = [c if ok else None for c, ok in zip(labels, answered, strict=True)]
         return labels, P
 
 
@@ -527,9 +543,9 @@ class LinearRegression(_GLM):
         return t
 
     def _run(self, *args: Any) -> Answers:
-        z = self._scores(*args)
-        preds = z.tolist()
-        if not np.all(np.isfinite(z)):
+        out, unanswered = self._scores(*args)
+        preds = out[:, 0].tolist()
+        if unanswered:
             preds = [v if math.isfinite(v) else None for v in preds]
         return preds, None
 
@@ -636,10 +652,9 @@ class SoftmaxRegression(_Linear):
         self.weights = _grown(self.weights, (k, d))
         self.intercepts = _grown(self.intercepts, (k,))
         self._steps = _grown(self._steps, (k,))
-        if self._optimizer.code == kernels.ADAM:
-            self._m = _grown(self._m, (k, d))
-        if self._optimizer.code != kernels.SGD:
-            self._v = _grown(self._v, (k, d))
+        code = self._optimizer.code  # unused state: one empty row per class
+        self._m = _grown(self._m, (k, d if code == kernels.ADAM else 0))
+        self._v = _grown(self._v, (k, d if code != kernels.SGD else 0))
         if self.class_weight == "balanced":
             self._class_counts = _grown(self._class_counts, (k,))
 
