@@ -2,8 +2,9 @@
 
 Design: ONE :class:`Learner` class, two paths chosen once, when it is built.
 
-* The vectorized path, for estimators that satisfy :class:`BatchModel` (the numpy learners of
-  :mod:`online_models.linear`): a matrix in, arrays out, one call per micro-batch.
+* The vectorized path, for estimators that satisfy :class:`BatchModel` (the compiled learners
+  of :mod:`online_models.linear`): a matrix in, one call per micro-batch, each event learned
+  in order inside the call.
 * The per-event path, for River estimators: one dict per event, ``predict_one``/``learn_one``.
 
 Every method takes the batch's features in either form, ``xs`` (one dict per event) or ``X``
@@ -60,12 +61,24 @@ class Answers(NamedTuple):
 
 @runtime_checkable
 class BatchModel(Protocol):
-    """An estimator that predicts and learns a whole micro-batch at once.
+    """An estimator that runs a micro-batch's op sequence (predict and learn ops, in order)
+    in one call.
 
     Classifiers also have ``classes`` (a list) and ``predict_proba(X, names) -> (n, k)``.
     """
 
-    def predict(self, X: np.ndarray, names: Sequence[Hashable] | None = None) -> np.ndarray: ...
+    def run(
+        self,
+        X: np.ndarray,
+        names: Sequence[Hashable] | None,
+        ops: Sequence[int] | np.ndarray,
+        rows: Sequence[int] | np.ndarray,
+        y: Sequence[Any],
+        sample_weight: Sequence[float] | np.ndarray | None = None,
+        sparse: Sequence[bool] | None = None,
+    ) -> tuple[list[Any], np.ndarray | None]: ...
+
+    def predict(self, X: np.ndarray, names: Sequence[Hashable] | None = None) -> list[Any]: ...
 
     def learn(
         self,
@@ -116,8 +129,8 @@ def _matrix(
     if xs is None:
         raise ModelError("learner: pass the features as xs (dicts) or X (matrix)")
     cols = list(dict.fromkeys(k for x in xs for k in x))
-    try:
-        return np.array([[x.get(c, 0.0) for c in cols] for x in xs], dtype=float), cols
+    try:  # NaN: a key absent from an event's dict, which the compiled learners leave alone
+        return np.array([[x.get(c, np.nan) for c in cols] for x in xs], dtype=float), cols
     except (TypeError, ValueError):
         raise ModelError("learner: a vectorized model needs numeric features") from None
 

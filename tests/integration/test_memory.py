@@ -21,7 +21,7 @@ from tests.integration.memory_job import write_job
 from tests.integration.procs import ROOT, child_env
 
 N = 400_000
-CEILING_MB = 256  # docs/OPERATIONS.md, "Memory"
+CEILING_MB = 320  # docs/OPERATIONS.md, "Memory" (numba and LLVM: about 100 MB of it)
 GROWTH_MB = 24  # allowed growth over the second half of the run
 
 
