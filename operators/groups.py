@@ -7,8 +7,6 @@ integer arrays.
 >>> keys, codes = factorize(["b", "a", None, "b"])
 >>> keys, codes.tolist()
 (['b', 'a'], [0, 1, -1, 0])
->>> occurrences(codes).tolist()
-[0, 0, 0, 1]
 >>> [p.tolist() for p in positions(codes, len(keys))]
 [[0, 3], [1]]
 """
@@ -19,7 +17,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["factorize", "occurrences", "positions"]
+__all__ = ["factorize", "positions"]
 
 
 def factorize(values: Sequence[Hashable | None]) -> tuple[list[Hashable], np.ndarray]:
@@ -38,28 +36,6 @@ def factorize(values: Sequence[Hashable | None]) -> tuple[list[Hashable], np.nda
     index: dict[Hashable, int] = {}
     codes = [-1 if v is None else index.setdefault(v, len(index)) for v in values]
     return list(index), np.array(codes, dtype=np.int64)
-
-
-def occurrences(codes: np.ndarray) -> np.ndarray:
-    """Number of earlier rows with the same code, for each row.
-
-    Args:
-        codes: integer codes, one per row.
-
-    Returns:
-        An int64 array: 0 for the first row of each code, 1 for the second, and so on.
-
-    >>> occurrences(np.array([5, 5, 2, 5])).tolist()
-    [0, 1, 0, 2]
-    """
-    n = len(codes)
-    order = np.argsort(codes, kind="stable")
-    ordered = codes[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    run_start = np.repeat(starts, np.diff(np.r_[starts, n]))
-    out = np.empty(n, dtype=np.int64)
-    out[order] = np.arange(n) - run_start
-    return out
 
 
 def positions(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
