@@ -135,13 +135,13 @@ class Vocabulary:
         """
         distinct, local = factorize(values)
         # -1: no slot yet, -2: never gets one (the overflow's own name)
-        slot = np.array(
-            [self._slots.get(d, -2 if d == OTHER else -1) for d in distinct], dtype=np.int64
-        )
+        slots = [self._slots.get(d, -2 if d == OTHER else -1) for d in distinct]
         free = self.max_categories - len(self.categories)
-        if free == 0 or not (slot == -1).any():
-            # local -1 (missing) picks the appended -1
-            return np.append(np.where(slot >= 0, slot, self.max_categories), -1)[local]
+        if free == 0 or -1 not in slots:
+            overflow = self.max_categories
+            # local -1 (missing) picks the last entry, -1
+            return np.array([c if c >= 0 else overflow for c in slots] + [-1])[local]
+        slot = np.array(slots, dtype=np.int64)
         # The pending table's entries: the counted categories, then the batch's other values.
         keys = list(self._pending)
         entry = {key: e for e, key in enumerate(keys)}

@@ -196,10 +196,17 @@ class Featurizer:
             None if spec.hash_width is None else FeatureHasher(spec.hash_width, spec.seed)
         )
         self._one_hot = OneHotEncoder(spec.max_categories, spec.min_count)
+        self._names: tuple[tuple[int, ...], tuple[str, ...]] | None = None  # by slots filled
 
     @property
     def names(self) -> tuple[str, ...]:
         """The names of the columns, as of the last batch."""
+        filled = tuple(len(v.categories) for v in self._one_hot.vocabularies.values())
+        if self._names is None or self._names[0] != filled:
+            self._names = filled, self._column_names()
+        return self._names[1]
+
+    def _column_names(self) -> tuple[str, ...]:
         spec = self.spec
         out = list(spec.numeric)
         if spec.numeric_indicator:

@@ -1,8 +1,8 @@
 """Group the rows of a batch by a key, in the order the keys first appear.
 
 Keys are arbitrary hashable values (category strings, stratum keys); ``None`` means missing.
-Coding them is the one per-row Python loop (a dict lookup per row); everything after it works on
-integer arrays.
+Coding them is the one per-row step in Python (dict lookups in C loops); everything after it
+works on integer arrays.
 
 >>> keys, codes = factorize(["b", "a", None, "b"])
 >>> keys, codes.tolist()
@@ -33,9 +33,12 @@ def factorize(values: Sequence[Hashable | None]) -> tuple[list[Hashable], np.nda
     >>> factorize([3, 3, 1])[1].tolist()
     [0, 0, 1]
     """
-    index: dict[Hashable, int] = {}
-    codes = [-1 if v is None else index.setdefault(v, len(index)) for v in values]
-    return list(index), np.array(codes, dtype=np.int64)
+    distinct = dict.fromkeys(values)  # in order of first appearance
+    distinct.pop(None, None)
+    index: dict[Hashable | None, int] = {v: i for i, v in enumerate(distinct)}
+    index[None] = -1
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+    return list(distinct), codes
 
 
 def positions(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
