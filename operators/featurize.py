@@ -345,9 +345,9 @@ def _scaler(spec: FeatureSpec, seed: int) -> _Scaler | None:
     if kind == "log":
         return SignedLog1p()
     if kind == "robust":
-        return RobustScaler(spec.clip, k=spec.sketch_k, seed=seed)
+        return RobustScaler(spec.clip, k=spec.sketch_k, seed=seed, block=spec.sketch_block)
     if kind == "quantile_bins":
-        return QuantileBinner(spec.bins, k=spec.sketch_k, seed=seed)
+        return QuantileBinner(spec.bins, k=spec.sketch_k, seed=seed, block=spec.sketch_block)
     return None
 
 

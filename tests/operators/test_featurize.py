@@ -14,8 +14,10 @@ from river import compose, preprocessing, stats
 
 from operators.errors import OperatorError
 from operators.featurize import SCALERS, FeatureSpec, Featurizer
+from operators.imputation import Imputer
 from operators.records import FeatureBlock
-from operators.scaling import SignedLog1p
+from operators.scaling import QuantileBinner, RobustScaler, SignedLog1p
+from operators.seeding import child_seed
 from tests.cuts import check_cut_invariance
 
 NUMERIC = ("x0", "x1", "x2")
@@ -144,6 +146,27 @@ def test_any_cut_gives_the_same_bits(name: str) -> None:
 
     matrix = check_cut_invariance(lambda: Featurizer(spec), feed, len(numeric))
     assert np.isfinite(matrix).all()
+
+
+@pytest.mark.parametrize("scaler", ["robust", "quantile_bins"])
+def test_sketch_steps_get_the_specs_block_k_and_seeds(scaler: str) -> None:
+    numeric, _ = _columns(5, 900)
+    spec = FeatureSpec(
+        numeric=("n0", "n1", "n2", "n3"),
+        scaler=scaler,
+        impute_default="median",
+        sketch_k=16,
+        sketch_block=40,
+        seed=3,
+    )
+    got = Featurizer(spec).transform_then_learn(numeric, np.empty((900, 0), dtype=object))[1]
+    raw = np.where(np.isfinite(numeric), numeric, np.nan)
+    imputed = Imputer("median", k=16, seed=child_seed(3, 1), block=40).transform_then_learn(raw)
+    direct = {
+        "robust": RobustScaler(None, k=16, seed=child_seed(3, 0), block=40),
+        "quantile_bins": QuantileBinner(10, k=16, seed=child_seed(3, 0), block=40),
+    }[scaler]
+    np.testing.assert_array_equal(got, direct.transform_then_learn(imputed))
 
 
 def test_dicts_give_the_columns_and_the_same_features() -> None:
