@@ -79,7 +79,8 @@ class StandardScaler(ColumnOperator):
         Returns:
             A new array: ``(x - mean) / std`` per row and column, 0 where ``std`` is 0.
         """
-        return self._scale(self._matrix(matrix), *self.moments.prefix_then_learn(matrix))
+        x = self._matrix(matrix)
+        return self._scale(x, *self.moments.prefix_then_learn(x))
 
     def merge(self, other: StandardScaler) -> StandardScaler:
         """A scaler with the statistics of both streams (Chan's formula); neither changes.
@@ -141,7 +142,7 @@ class MinMaxScaler(ColumnOperator):
         low, high = self._bounds(x.shape[1])
         lows = np.fmin.accumulate(np.vstack((low, x)), axis=0)
         highs = np.fmax.accumulate(np.vstack((high, x)), axis=0)
-        self.low, self.high = lows[-1], highs[-1]
+        self.low, self.high = lows[-1].copy(), highs[-1].copy()  # not views of the batch
         return self._scale(x, lows[:-1], highs[:-1])
 
     def _bounds(self, width: int) -> tuple[np.ndarray, np.ndarray]:
