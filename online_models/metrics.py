@@ -159,7 +159,10 @@ class _Ring:
             grown = np.zeros((min(self.size, max(64, 1 << (need - 1).bit_length())), rows.shape[1]))
             grown[: len(self.data)] = self.data
             self.data = grown
-        self.data[np.arange(end - len(kept), end) % self.size] = kept
+        start = (end - len(kept)) % self.size
+        first = min(len(kept), self.size - start)  # the rows before the end of the storage
+        self.data[start : start + first] = kept[:first]
+        self.data[: len(kept) - first] = kept[first:]
         self.count = end
 
     def rows(self) -> np.ndarray:
