@@ -8,7 +8,9 @@ last ``window`` served events and reports, as a dict:
 - the Shannon entropy (bits) of the served predictions, and that entropy over its maximum
   ``log2(number of distinct values in the window)``;
 - each arm's share of the window, and the entropy of those shares;
-- a bounded history of those figures, one snapshot every ``every`` events;
+- a bounded history of those figures, one snapshot every ``every`` events, taken at exactly
+  that event over the ``window`` events up to it (so the history, like every figure, is the
+  same for any cut of the stream into batches);
 - ``alerts`` when optional thresholds are crossed.
 
 Predictions are categories (class labels; None is one too). For real-valued predictions give
@@ -108,16 +110,24 @@ class FeedbackMonitor:
                 f"update(predictions): expected {len(idx)} predictions, got {len(predictions)}"
             )
         codes = self._encode(predictions)
-        before = self.events
+        first = self.events - len(self._arms)  # stream position of the oldest kept event
+        arms = np.concatenate([self._arms, idx])
+        served = np.concatenate([self._predictions, codes])
+        if self.every:
+            due = range(
+                (self.events // self.every + 1) * self.every,
+                self.events + len(idx) + 1,
+                self.every,
+            )
+            taken = [self._figures(arms, served, at - first, at) for at in due]
+            self.snapshots = [*self.snapshots, *taken][-self.history :]
         self.events += len(idx)
-        self._arms = np.concatenate([self._arms, idx])[-self.window :]
-        self._predictions = np.concatenate([self._predictions, codes])[-self.window :]
-        if self.every and self.events // self.every > before // self.every:
-            self.snapshots = [*self.snapshots, self._figures()][-self.history :]
+        self._arms = arms[-self.window :]
+        self._predictions = served[-self.window :]
 
     def report(self) -> dict[str, Any]:
         """The figures over the window, the history of snapshots and the alerts."""
-        figures = self._figures()
+        figures = self._figures(self._arms, self._predictions, len(self._arms), self.events)
         counts = np.bincount(self._predictions, minlength=len(self._labels))
         n = max(len(self._predictions), 1)
         alerts = []
@@ -149,15 +159,20 @@ class FeedbackMonitor:
             "degenerate": bool(alerts),
         }
 
-    def _figures(self) -> dict[str, Any]:
-        arm_counts = np.bincount(self._arms, minlength=len(self.arms))
-        pred_counts = np.bincount(self._predictions, minlength=len(self._labels))
+    def _figures(
+        self, arms: np.ndarray, predictions: np.ndarray, end: int, position: int
+    ) -> dict[str, Any]:
+        # The figures over the window of events ending just before index ``end`` of the arrays.
+        start = max(end - self.window, 0)
+        arms, predictions = arms[start:end], predictions[start:end]
+        arm_counts = np.bincount(arms, minlength=len(self.arms))
+        pred_counts = np.bincount(predictions, minlength=len(self._labels))
         distinct = int(np.count_nonzero(pred_counts))
         entropy = entropy_bits(pred_counts)
-        n = max(len(self._arms), 1)
+        n = max(len(arms), 1)
         return {
-            "position": self.events,
-            "window_events": int(len(self._arms)),
+            "position": position,
+            "window_events": int(len(arms)),
             "prediction_entropy_bits": entropy,
             "prediction_entropy_ratio": entropy / math.log2(distinct) if distinct > 1 else 0.0,
             "distinct_predictions": distinct,

@@ -5,6 +5,13 @@ aggregate of those rows (``window=None``, cumulative) or the rows of the last ``
 (rolling, aggregated when read, so there is no drift from adding and subtracting). ``get()`` is
 None until the metric is defined (no event yet; AUC without both classes).
 
+**Any cut of the label stream gives the same bits.** Floating-point totals are added one event
+at a time in stream order (a carried total, then ``np.cumsum`` or ``np.add.at``, which add
+sequentially; never ``np.sum``, whose pairwise order depends on the batch); counts are
+integers; a rolling value is computed from the window's rows, whose layout depends only on the
+number of events; classes are numbered in order of first appearance in the stream. So every
+reported value, and the state, is the same for batches of 1, 7 or 1000 labels, or any cut.
+
 Inputs: labels ``y_true`` and predicted labels ``y_pred``; for probability metrics ``proba``,
 either one mapping ``{label: probability}`` per event (River's form), or an ``(n, k)`` array
 with ``classes`` naming its columns. A label missing from ``proba`` has probability 0.
@@ -34,6 +41,7 @@ Definitions (checked against River and numpy in the tests):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -79,7 +87,10 @@ class _Batch:
         y_pred: Sequence[Any] | None,
         proba: Sequence[Mapping[Hashable, float]] | np.ndarray | None,
         classes: Sequence[Hashable] | None,
+        index: dict[Hashable, int],
     ) -> _Batch:
+        """The batch; ``index`` numbers the classes of probability mappings across batches
+        (in order of first appearance in the stream) and gets this batch's new classes."""
         yt = list(y_true)
         yp = list(y_pred) if y_pred is not None else [None] * len(yt)
         if len(yp) != len(yt):
@@ -98,7 +109,6 @@ class _Batch:
         dicts = list(proba)
         if len(dicts) != len(yt):
             raise ModelError(f"metrics: {len(dicts)} probability mappings for {len(yt)} labels")
-        index: dict[Hashable, int] = {}
         for d in dicts:
             for c in d:
                 index.setdefault(c, len(index))
@@ -129,31 +139,34 @@ class _Batch:
 
 
 class _Ring:
-    """The rows of the last ``size`` events; storage grows with use up to ``size`` rows."""
+    """The rows of the last ``size`` events; storage grows with use up to ``size`` rows.
+
+    Row ``i`` of the stream sits at ``i % size``; until the ring is full, the storage is the
+    next power of two (at least 64) above the rows held. The layout is therefore a function of
+    the number of rows pushed only, whatever the batches.
+    """
 
     def __init__(self, size: int, width: int) -> None:
         self.size = size
         self.data = np.zeros((0, width))
-        self.pos = 0
-        self.full = False
+        self.count = 0  # rows pushed so far
 
     def push(self, rows: np.ndarray) -> None:
-        rows = rows[-self.size :]
-        k = len(rows)
-        if not self.full and self.pos + k > len(self.data):
-            cap = min(self.size, max(2 * len(self.data), self.pos + k, 64))
-            grown = np.zeros((cap, rows.shape[1]))
-            grown[: self.pos] = self.data[: self.pos]
+        end = self.count + len(rows)
+        kept = rows[-self.size :]
+        need = min(self.size, end)
+        if len(self.data) < need:
+            grown = np.zeros((min(self.size, max(64, 1 << (need - 1).bit_length())), rows.shape[1]))
+            grown[: len(self.data)] = self.data
             self.data = grown
-        first = min(k, len(self.data) - self.pos)
-        self.data[self.pos : self.pos + first] = rows[:first]
-        self.data[: k - first] = rows[first:]
-        end = self.pos + k
-        self.full = self.full or end >= self.size
-        self.pos = end % self.size if self.full else end
+        start = (end - len(kept)) % self.size
+        first = min(len(kept), self.size - start)  # the rows before the end of the storage
+        self.data[start : start + first] = kept[:first]
+        self.data[: len(kept) - first] = kept[first:]
+        self.count = end
 
     def rows(self) -> np.ndarray:
-        return self.data if self.full else self.data[: self.pos]
+        return self.data if self.count >= self.size else self.data[: self.count]
 
 
 class Metric:
@@ -173,6 +186,7 @@ class Metric:
         self.window = window
         self._ring = None if window is None else _Ring(window, self.width)
         self._agg: Any = None
+        self._classes: dict[Hashable, int] = {}  # columns of probability mappings
 
     def update(
         self,
@@ -182,7 +196,7 @@ class Metric:
         classes: Sequence[Hashable] | None = None,
     ) -> None:
         """Add a batch of events (see the module docstring for the forms of ``proba``)."""
-        batch = _Batch.of(y_true, y_pred, proba, classes)
+        batch = _Batch.of(y_true, y_pred, proba, classes, self._classes)
         if self.needs_proba and batch.P is None:
             raise ModelError(f"metric {self.name}: needs probabilities (proba)")
         self._push(batch)
@@ -193,29 +207,36 @@ class Metric:
         rows = self._rows(batch)
         if self._ring is not None:
             self._ring.push(rows)
-        elif self._agg is None:
-            self._agg = self._reduce(rows)
         else:
-            self._agg = self._merge(self._agg, self._reduce(rows))
+            self._agg = self._accumulate(self._empty() if self._agg is None else self._agg, rows)
 
     def get(self) -> float | None:
         """The metric's value, or None while it is undefined."""
         if self._ring is not None:
             rows = self._ring.rows()
-            return self._value(self._reduce(rows)) if len(rows) else None
+            return self._value(self._accumulate(self._empty(), rows)) if len(rows) else None
         return None if self._agg is None else self._value(self._agg)
 
     def _rows(self, batch: _Batch) -> np.ndarray:
         raise NotImplementedError
 
-    def _reduce(self, rows: np.ndarray) -> Any:
-        return np.array([rows[:, 0].sum(), len(rows)])
+    def _empty(self) -> Any:
+        """The aggregate of no event."""
+        return np.zeros(2)
 
-    def _merge(self, a: Any, b: Any) -> Any:
-        return a + b
+    def _accumulate(self, agg: Any, rows: np.ndarray) -> Any:
+        """``agg`` with ``rows`` added one after the other (a new aggregate)."""
+        return np.array([_running_sum(float(agg[0]), rows[:, 0]), agg[1] + len(rows)])
 
     def _value(self, agg: Any) -> float | None:
         return float(agg[0] / agg[1])
+
+
+def _running_sum(total: float, values: np.ndarray) -> float:
+    """``total + values[0] + values[1] + ...``, added in this order (``np.cumsum`` is)."""
+    if not len(values):
+        return total
+    return float(np.cumsum(np.concatenate(([total], values)))[-1])
 
 
 def _column(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -261,7 +282,9 @@ class Brier(Metric):
         assert batch.P is not None
         p_true = batch.p_true
         if self.pos_label is None:
-            return _column((batch.P**2).sum(axis=1) - 2.0 * p_true + 1.0)
+            # a row's squares added in column order: trailing zero columns change nothing
+            squares = np.cumsum(batch.P**2, axis=1)[:, -1] if batch.classes else 0.0
+            return _column(squares - 2.0 * p_true + 1.0)
         p_pos = batch.p_label(self.pos_label)
         hit = np.array([y == self.pos_label for y in batch.y_true], dtype=float)
         return _column((p_pos - hit) ** 2)
@@ -306,27 +329,29 @@ class _Confusion(Metric):
         return i
 
     def _rows(self, batch: _Batch) -> np.ndarray:
-        codes = {label: self._code(label) for label in dict.fromkeys(batch.y_true + batch.y_pred)}
+        # classes numbered in stream order: truth then prediction, event after event
+        labels = itertools.chain.from_iterable(zip(batch.y_true, batch.y_pred, strict=True))
+        codes = {label: self._code(label) for label in dict.fromkeys(labels)}
         rows = np.empty((len(batch.y_true), 2))
         rows[:, 0] = [codes[t] for t in batch.y_true]
         rows[:, 1] = [codes[p] for p in batch.y_pred]
         return rows
 
-    def _reduce(self, rows: np.ndarray) -> np.ndarray:
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, 0), dtype=np.int64)
+
+    def _accumulate(self, agg: np.ndarray, rows: np.ndarray) -> np.ndarray:
         k = len(self.classes)
         flat = rows[:, 0].astype(np.intp) * k + rows[:, 1].astype(np.intp)
-        return np.bincount(flat, minlength=k * k).reshape(k, k).astype(float)
-
-    def _merge(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = b.copy()
-        out[: len(a), : len(a)] += a
+        out = np.bincount(flat, minlength=k * k).reshape(k, k)
+        out[: len(agg), : len(agg)] += agg
         return out
 
     @staticmethod
     def _f1(cm: np.ndarray) -> np.ndarray:
         tp = np.diag(cm)
         denom = cm.sum(axis=0) + cm.sum(axis=1)
-        return np.divide(2 * tp, denom, out=np.zeros(len(cm)), where=tp > 0)
+        return np.divide(2.0 * tp, denom, out=np.zeros(len(cm)), where=tp > 0)
 
 
 class F1(_Confusion):
@@ -382,15 +407,16 @@ class ECE(Metric):
         hit = [batch.classes[j] == y for j, y in zip(top, batch.y_true, strict=True)]
         return np.column_stack([batch.P.max(axis=1), np.array(hit, dtype=float)])
 
-    def _reduce(self, rows: np.ndarray) -> np.ndarray:
+    def _empty(self) -> np.ndarray:
+        return np.zeros((3, self.bins))  # events, confidence and hits per bin
+
+    def _accumulate(self, agg: np.ndarray, rows: np.ndarray) -> np.ndarray:
         b = np.minimum((rows[:, 0] * self.bins).astype(np.intp), self.bins - 1)
-        return np.stack(
-            [
-                np.bincount(b, minlength=self.bins).astype(float),
-                np.bincount(b, weights=rows[:, 0], minlength=self.bins),
-                np.bincount(b, weights=rows[:, 1], minlength=self.bins),
-            ]
-        )
+        out = agg.copy()
+        out[0] += np.bincount(b, minlength=self.bins)
+        np.add.at(out[1], b, rows[:, 0])  # one event after the other, in stream order
+        out[2] += np.bincount(b, weights=rows[:, 1], minlength=self.bins)  # 0/1: exact
+        return out
 
     def _value(self, agg: np.ndarray) -> float | None:
         return float(np.abs(agg[2] - agg[1]).sum() / agg[0].sum())
@@ -425,10 +451,14 @@ class ROCAUC(Metric):
         hit = [y == self.pos_label for y in batch.y_true]
         return np.column_stack([batch.p_label(self.pos_label), np.array(hit, float)])
 
-    def _reduce(self, rows: np.ndarray) -> np.ndarray:
+    def _empty(self) -> np.ndarray:
+        return np.zeros((2, self.bins), dtype=np.int64)  # positives and negatives per bin
+
+    def _accumulate(self, agg: np.ndarray, rows: np.ndarray) -> np.ndarray:
         b = np.clip((rows[:, 0] * self.bins).astype(np.intp), 0, self.bins - 1)
-        pos = np.bincount(b, weights=rows[:, 1], minlength=self.bins)
-        return np.stack([pos, np.bincount(b, minlength=self.bins) - pos])
+        hit = rows[:, 1] > 0
+        pos = np.bincount(b[hit], minlength=self.bins)
+        return agg + np.stack([pos, np.bincount(b, minlength=self.bins) - pos])
 
     def get(self) -> float | None:
         if self._ring is None:
@@ -445,7 +475,7 @@ class ROCAUC(Metric):
 
     def _value(self, agg: np.ndarray) -> float | None:
         pos, neg = agg
-        pairs = pos.sum() * neg.sum()
+        pairs = float(pos.sum()) * float(neg.sum())
         if pairs == 0:
             return None
         below = np.cumsum(neg) - neg
@@ -458,7 +488,7 @@ class ROCAUC(Metric):
         if self._agg is None:
             return None
         pos, neg = self._agg
-        pairs = pos.sum() * neg.sum()
+        pairs = float(pos.sum()) * float(neg.sum())
         return None if pairs == 0 else float(0.5 * (pos * neg).sum() / pairs)
 
 
@@ -470,6 +500,7 @@ class _Suite:
         self.n = 0
         self.cumulative = make(None)
         self.rolling = make(window) if window is not None else []
+        self._classes: dict[Hashable, int] = {}  # columns of probability mappings
 
     def update(
         self,
@@ -479,7 +510,7 @@ class _Suite:
         classes: Sequence[Hashable] | None = None,
     ) -> None:
         """Add a batch of events (see the module docstring for the forms of ``proba``)."""
-        self._push(_Batch.of(y_true, y_pred, proba, classes))
+        self._push(_Batch.of(y_true, y_pred, proba, classes, self._classes))
 
     def _push(self, batch: _Batch) -> None:
         self.n += len(batch.y_true)
@@ -591,6 +622,7 @@ class SlicedMetrics:
         self.max_slices = max_slices
         self.options = dict(options)
         self.slices: dict[str, dict[str, _Suite]] = {f: {} for f in self.fields}
+        self._classes: dict[Hashable, int] = {}  # columns of probability mappings
 
     def _suite(self) -> _Suite:
         if self.task == "classification":
@@ -606,7 +638,7 @@ class SlicedMetrics:
         classes: Sequence[Hashable] | None = None,
     ) -> None:
         """Add a batch; ``values[field][i]`` is the slice value of event ``i`` for ``field``."""
-        batch = _Batch.of(y_true, y_pred, proba, classes)
+        batch = _Batch.of(y_true, y_pred, proba, classes, self._classes)
         for field in self.fields:
             column = values.get(field)
             if column is None:

@@ -8,11 +8,12 @@ come, first served) by the categories that reach ``min_count`` occurrences; the 
 that reaches ``min_count`` is the first one encoded in the new slot (with ``min_count = 1`` a
 category is encoded as itself from its first occurrence, as River's OneHotEncoder does).
 Everything else - occurrences before that, categories arriving once the slots are full, and
-the literal value ``"__other__"`` - goes to the overflow slot. Rows are processed in stream
-order inside a batch, so the output does not depend on how the stream is cut into batches.
-Counts of categories still below ``min_count`` are kept for at most ``10 * max_categories``
-categories (a Misra-Gries summary, see :mod:`operators.frequency`) and dropped once all slots
-are taken.
+the literal value ``"__other__"`` - goes to the overflow slot. Counts of categories still
+below ``min_count`` are kept for at most ``10 * max_categories`` categories, with the per-item
+Misra-Gries rule (an occurrence of a category not counted, when the table is full, lowers
+every count by one and drops those at zero), and dropped once all slots are taken. Rows are
+processed one at a time in stream order (in a compiled loop over integer codes), so the codes
+and the vocabulary's state do not depend on how the stream is cut into batches.
 
 **Fixed width.** A one-hot feature always has ``max_categories + 1`` columns: slot ``j`` is
 ``f"{feature}={category}"`` once filled and the placeholder ``f"{feature}=__slot{j}__"``
@@ -33,10 +34,10 @@ import hashlib
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
+from numba import njit
 
 from operators.errors import OperatorError, check_int
-from operators.frequency import FrequentItems
-from operators.groups import factorize, occurrences
+from operators.groups import factorize
 
 __all__ = ["OTHER", "Vocabulary", "OneHotEncoder", "OrdinalEncoder", "FeatureHasher"]
 
@@ -44,6 +45,58 @@ OTHER = "__other__"
 """The overflow category: categories beyond the cap or below ``min_count``."""
 
 _PENDING_PER_SLOT = 10
+
+
+@njit(cache=True)
+def _admit(
+    local: np.ndarray,
+    slot: np.ndarray,
+    table: np.ndarray,
+    count: np.ndarray,
+    stamp: np.ndarray,
+    in_table: np.ndarray,
+    n_table: int,
+    free: int,
+    min_count: int,
+    capacity: int,
+    overflow: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    # Codes of a batch, row by row. local: row -> distinct value (-1 missing); slot: distinct ->
+    # its slot, -1 if it has none yet, -2 if it never gets one; table: distinct -> entry of the
+    # pending-count table. count, stamp (insertion order) and in_table describe the entries.
+    codes = np.empty(len(local), dtype=np.int64)
+    admitted = np.empty(len(slot), dtype=np.int64)
+    n_admitted = 0
+    for i in range(len(local)):
+        u = local[i]
+        if u < 0:
+            codes[i] = -1
+            continue
+        if slot[u] == -1 and free > 0:
+            e = table[u]
+            seen = count[e] + 1 if in_table[e] else 1
+            if seen >= min_count:
+                slot[u] = overflow - free
+                free -= 1
+                admitted[n_admitted] = u
+                n_admitted += 1
+                if in_table[e]:
+                    in_table[e] = False
+                    n_table -= 1
+            elif in_table[e]:
+                count[e] = seen
+            elif n_table < capacity:
+                in_table[e], count[e], stamp[e] = True, 1, i
+                n_table += 1
+            else:  # Misra-Gries: the new occurrence cancels one of every counted category
+                for f in range(len(count)):
+                    if in_table[f]:
+                        count[f] -= 1
+                        if count[f] == 0:
+                            in_table[f] = False
+                            n_table -= 1
+        codes[i] = slot[u] if slot[u] >= 0 else overflow
+    return codes, admitted[:n_admitted]
 
 
 class Vocabulary:
@@ -68,11 +121,11 @@ class Vocabulary:
         self.min_count = check_int("Vocabulary", "min_count", min_count, 1)
         self.categories: list[Hashable] = []
         self._slots: dict[Hashable, int] = {}
-        self._pending = FrequentItems(_PENDING_PER_SLOT * max_categories)
+        self._pending: dict[Hashable, int] = {}  # counts below min_count, in insertion order
 
     def encode_then_learn(self, values: Sequence[Hashable | None]) -> np.ndarray:
         """Slot of each value: 0 .. max_categories-1, ``max_categories`` for the overflow, -1
-        for missing; categories that qualify in this batch get their slots on the way.
+        for missing; categories that qualify get their slots on the way, in stream order.
 
         Args:
             values: the batch's values, in stream order.
@@ -82,41 +135,50 @@ class Vocabulary:
         """
         distinct, local = factorize(values)
         # -1: no slot yet, -2: never gets one (the overflow's own name)
-        slot = np.array(
-            [self._slots.get(d, -2 if d == OTHER else -1) for d in distinct] + [-2],
-            dtype=np.int64,
-        )
-        admitted_from = np.zeros(len(slot), dtype=np.int64)  # the row a slot is valid from
+        slots = [self._slots.get(d, -2 if d == OTHER else -1) for d in distinct]
         free = self.max_categories - len(self.categories)
-        newcomers = np.flatnonzero(slot == -1)
-        if free > 0 and len(newcomers):
-            before = np.zeros(len(slot), dtype=np.int64)
-            before[newcomers] = [self._pending.counts.get(distinct[u], 0) for u in newcomers]
-            needed = np.maximum(self.min_count - 1 - before, 0)
-            occurrence = occurrences(local)
-            qualifies = np.flatnonzero((slot[local] == -1) & (occurrence == needed[local]))
-            for row in qualifies[:free].tolist():
-                u = int(local[row])
-                slot[u], admitted_from[u] = len(self.categories), row
-                self._slots[distinct[u]] = len(self.categories)
-                self.categories.append(distinct[u])
-                self._pending.counts.pop(distinct[u], None)
-        codes = np.where(
-            (slot[local] >= 0) & (np.arange(len(local)) >= admitted_from[local]),
-            slot[local],
+        if free == 0 or -1 not in slots:
+            overflow = self.max_categories
+            # local -1 (missing) picks the last entry, -1
+            return np.array([c if c >= 0 else overflow for c in slots] + [-1])[local]
+        slot = np.array(slots, dtype=np.int64)
+        # The pending table's entries: the counted categories, then the batch's other values.
+        keys = list(self._pending)
+        entry = {key: e for e, key in enumerate(keys)}
+        table = np.empty(len(distinct), dtype=np.int64)
+        for u, d in enumerate(distinct):
+            e = entry.get(d)
+            if e is None:
+                e = entry[d] = len(keys)
+                keys.append(d)
+            table[u] = e
+        counted = len(self._pending)
+        count = np.zeros(len(keys), dtype=np.int64)
+        count[:counted] = list(self._pending.values())
+        stamp = np.arange(len(keys), dtype=np.int64) - counted  # earlier entries first
+        in_table = np.arange(len(keys)) < counted
+        capacity = _PENDING_PER_SLOT * self.max_categories
+        codes, admitted = _admit(
+            local,
+            slot,
+            table,
+            count,
+            stamp,
+            in_table,
+            counted,
+            free,
+            self.min_count,
+            capacity,
             self.max_categories,
         )
-        codes[local < 0] = -1
-        self._count_pending(distinct, local, slot)
+        for u in admitted.tolist():
+            self._slots[distinct[u]] = len(self.categories)
+            self.categories.append(distinct[u])
+        kept = np.flatnonzero(in_table)
+        kept = kept[np.argsort(stamp[kept], kind="stable")]
+        full = len(self.categories) == self.max_categories
+        self._pending = {} if full else {keys[e]: int(count[e]) for e in kept.tolist()}
         return codes
-
-    def _count_pending(self, distinct: list[Hashable], local: np.ndarray, slot: np.ndarray) -> None:
-        if len(self.categories) == self.max_categories:
-            self._pending.counts.clear()
-            return
-        counts = np.bincount(local[local >= 0], minlength=len(distinct))
-        waiting = np.flatnonzero(slot[:-1] == -1)
-        self._pending.add([distinct[u] for u in waiting], counts[waiting].tolist())
 
 
 class _PerFeature:

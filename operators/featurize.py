@@ -1,19 +1,21 @@
 """Turning a batch of events into a feature matrix: impute, scale, encode, once per batch.
 
 :class:`FeatureSpec` says which fields are numeric and which categorical and how to treat them;
-:class:`Featurizer` keeps the state (imputers, scaler, vocabularies) and turns each batch of
-event field dicts into ``(names, matrix)``. The dicts are read once, into one float matrix for
-the numeric fields and one list per categorical field; everything after that works on arrays.
+:class:`Featurizer` keeps the state (imputers, scaler, vocabularies) and turns each batch, given
+as columns (:meth:`Featurizer.transform_then_learn`: a float matrix of the numeric fields and an
+object matrix of the categorical ones), into ``(names, matrix)``.
 
 Semantics, per row, in stream order (the prequential order of a River pipeline's
-``predict_one``): a numeric value that is missing (key absent, None, NaN or infinite) is
-imputed, then scaled, each time with statistics of the rows before it (exactly so for ``mean``
-imputation and the ``standard``/``minmax`` scalers, as of the start of the batch for the sketch
-based ones, see :mod:`operators.scaling` and :mod:`operators.imputation`); a categorical value
-is one-hot encoded with the capped vocabulary rule of :mod:`operators.encoding` or hashed. The
-matrix always has the same columns (:attr:`Featurizer.names` only renames one-hot placeholder
-slots as categories fill them), so a feature that appears late or disappears is simply missing
-on some rows. Fields of an event that the spec does not name are ignored.
+``predict_one``): a numeric value that is missing (NaN or infinite) is imputed, then scaled,
+each time with statistics of the rows before it; a categorical value is one-hot encoded with
+the capped vocabulary rule of :mod:`operators.encoding` or hashed. ``mean`` imputation and the
+``standard`` and ``minmax`` scalers learn one row at a time; ``median`` and ``most_frequent``
+imputation and the ``robust`` and ``quantile_bins`` scalers learn in blocks of
+``sketch_block`` rows fixed by stream position (see :mod:`operators.scaling`). The matrix and
+the featurizer's state are therefore bit for bit the same whatever the cut of the stream into
+batches. The matrix always has the same columns (:attr:`Featurizer.names` only renames one-hot
+placeholder slots as categories fill them), so a feature that appears late or disappears is
+simply missing on some rows.
 
 Columns, in order: the numeric fields; ``f"{name}__missing"`` per numeric field (if
 ``numeric_indicator``); the one-hot columns of each categorical field (``max_categories + 1``
@@ -24,7 +26,9 @@ entries, as River's OneHotEncoder does.
 
 >>> spec = FeatureSpec(numeric=("x",), categorical=("color",), max_categories=2)
 >>> f = Featurizer(spec)
->>> names, matrix = f.update([{"x": 1.0, "color": "red"}, {"color": "blue"}, {"x": 3.0}])
+>>> numeric = np.array([[1.0], [np.nan], [3.0]])
+>>> categorical = np.array([["red"], ["blue"], [None]], dtype=object)
+>>> names, matrix = f.transform_then_learn(numeric, categorical)
 >>> names
 ('x', 'color=red', 'color=blue', 'color=__other__')
 >>> matrix.tolist()
@@ -85,6 +89,9 @@ class FeatureSpec:
         numeric_indicator: add a missingness indicator column per numeric field.
         categorical_indicator: add a missingness indicator column per categorical field.
         sketch_k: accuracy parameter of the quantile sketches (median, robust, bins).
+        sketch_block: rows per block of the statistics learned in blocks (median and
+            most_frequent imputation, robust and quantile_bins scaling) once the stream is
+            that long; the first blocks are 1, 1, 2, 4, ... rows (:mod:`operators.scaling`).
         seed: the seed every random part (sketches, hashing) derives its seed from.
 
     >>> FeatureSpec(numeric=("a",), scaler="zscore")
@@ -108,6 +115,7 @@ class FeatureSpec:
     numeric_indicator: bool = False
     categorical_indicator: bool = False
     sketch_k: int = 200
+    sketch_block: int = 256
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -138,6 +146,7 @@ class FeatureSpec:
         if self.hash_width is not None:
             check_int(owner, "hash_width", self.hash_width, minimum=1)
         check_int(owner, "sketch_k", self.sketch_k, minimum=8)
+        check_int(owner, "sketch_block", self.sketch_block, minimum=1)
         check_int(owner, "seed", self.seed, minimum=0)
         # Imputer checks fill_value against the strategies that use it.
         for strategy in {self.strategy(n) for n in self.numeric}:
@@ -158,7 +167,8 @@ class Featurizer:
         spec: the spec it was built with.
 
     >>> f = Featurizer(FeatureSpec(numeric=("x",), scaler="minmax"))
-    >>> f.update([{"x": 1.0}, {"x": 3.0}, {"x": None}, {"x": 2.0}])[1].ravel().tolist()
+    >>> numeric = np.array([[1.0], [3.0], [np.nan], [2.0]])
+    >>> f.transform_then_learn(numeric, np.empty((4, 0), dtype=object))[1].ravel().tolist()
     [0.0, 0.0, 0.5, 0.5]
     """
 
@@ -171,7 +181,13 @@ class Featurizer:
         self._imputers = [
             (
                 np.array([i for i, n in enumerate(spec.numeric) if spec.strategy(n) == s]),
-                Imputer(s, spec.fill_value, k=spec.sketch_k, seed=child_seed(spec.seed, 1 + g)),
+                Imputer(
+                    s,
+                    spec.fill_value,
+                    k=spec.sketch_k,
+                    seed=child_seed(spec.seed, 1 + g),
+                    block=spec.sketch_block,
+                ),
             )
             for g, s in enumerate(strategies)
         ]
@@ -180,10 +196,17 @@ class Featurizer:
             None if spec.hash_width is None else FeatureHasher(spec.hash_width, spec.seed)
         )
         self._one_hot = OneHotEncoder(spec.max_categories, spec.min_count)
+        self._names: tuple[tuple[int, ...], tuple[str, ...]] | None = None  # by slots filled
 
     @property
     def names(self) -> tuple[str, ...]:
         """The names of the columns, as of the last batch."""
+        filled = tuple(len(v.categories) for v in self._one_hot.vocabularies.values())
+        if self._names is None or self._names[0] != filled:
+            self._names = filled, self._column_names()
+        return self._names[1]
+
+    def _column_names(self) -> tuple[str, ...]:
         spec = self.spec
         out = list(spec.numeric)
         if spec.numeric_indicator:
@@ -211,27 +234,33 @@ class Featurizer:
         indicators = len(spec.categorical) if spec.categorical_indicator else 0
         return (False,) * dense + (True,) * encoded + (False,) * indicators
 
-    def update(self, events: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, ...], np.ndarray]:
-        """Featurize a batch of events and learn from it.
+    def transform_then_learn(
+        self, numeric: np.ndarray, categorical: np.ndarray
+    ) -> tuple[tuple[str, ...], np.ndarray]:
+        """Featurize a batch given as columns, learning from each row after transforming it.
 
         Args:
-            events: the events' field dicts, in stream order (never modified).
+            numeric: ``(n, len(spec.numeric))`` floats in the spec's order; NaN (or an
+                infinity) where a value is missing. Never modified.
+            categorical: ``(n, len(spec.categorical))`` object array of ``str`` or None
+                (missing), in the spec's order. Never modified.
 
         Returns:
-            ``(names, matrix)``: the column names and a new ``len(events) x len(names)``
-            float matrix.
+            ``(names, matrix)``: the column names and a new ``n x len(names)`` float matrix.
 
         Raises:
-            OperatorError: if a numeric field holds something that is not a number.
+            OperatorError: if an array has the wrong shape or is not numbers.
         """
         spec = self.spec
-        n = len(events)
+        raw = self._numeric(numeric)
+        n = len(raw)
+        values = self._categorical(categorical, n)
         matrix = np.zeros((n, len(self.sparse)))
         done = 0  # columns written so far
         if spec.numeric:
-            raw = _numbers(events, spec.numeric)
             missing = ~np.isfinite(raw)
-            raw[missing] = np.nan
+            if missing.any():
+                raw = np.where(missing, np.nan, raw)
             filled = np.empty_like(raw)
             for columns, imputer in self._imputers:
                 filled[:, columns] = imputer.transform_then_learn(raw[:, columns])
@@ -242,7 +271,6 @@ class Featurizer:
                 matrix[:, done : 2 * done] = missing
                 done *= 2
         if spec.categorical:
-            values = {name: _categories(events, name) for name in spec.categorical}
             if self._hasher is not None:
                 self._hasher.transform(values, out=matrix[:, done : done + self._hasher.width])
                 done += self._hasher.width
@@ -257,6 +285,56 @@ class Featurizer:
                     done += 1
         return self.names, matrix
 
+    def update(self, events: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, ...], np.ndarray]:
+        """Featurize a batch of event field dicts: builds the columns, then
+        :meth:`transform_then_learn`.
+
+        A thin wrapper for the flow of today, which hands over dicts; it goes away when the
+        decoder hands over columns. A numeric value is missing when its key is absent or it
+        is None, NaN or infinite; a categorical one when absent, None or NaN, and any other
+        value is encoded as ``str(value)``. Fields the spec does not name are ignored.
+
+        Args:
+            events: the events' field dicts, in stream order (never modified).
+
+        Returns:
+            ``(names, matrix)``: see :meth:`transform_then_learn`.
+
+        Raises:
+            OperatorError: if a numeric field holds something that is not a number.
+        """
+        spec = self.spec
+        categorical = np.empty((len(events), len(spec.categorical)), dtype=object)
+        for j, name in enumerate(spec.categorical):
+            categorical[:, j] = _categories(events, name)
+        return self.transform_then_learn(_numbers(events, spec.numeric), categorical)
+
+    def _numeric(self, numeric: np.ndarray) -> np.ndarray:
+        width = len(self.spec.numeric)
+        try:
+            raw = np.asarray(numeric, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            message = f"Featurizer: numeric must be an array of numbers ({error})"
+            raise OperatorError(message) from None
+        if raw.ndim != 2 or raw.shape[1] != width:
+            message = (
+                f"Featurizer: numeric must have shape (events, {width}) (the fields "
+                f"{self.spec.numeric!r}), got {raw.shape}"
+            )
+            raise OperatorError(message)
+        return raw
+
+    def _categorical(self, categorical: np.ndarray, n: int) -> dict[str, list[Hashable | None]]:
+        names = self.spec.categorical
+        array = np.asarray(categorical, dtype=object)
+        if array.shape != (n, len(names)):
+            message = (
+                f"Featurizer: categorical must have shape ({n}, {len(names)}) (the fields "
+                f"{names!r}), got {array.shape}"
+            )
+            raise OperatorError(message)
+        return {name: array[:, j].tolist() for j, name in enumerate(names)}
+
 
 def _scaler(spec: FeatureSpec, seed: int) -> _Scaler | None:
     kind = spec.scaler
@@ -267,14 +345,16 @@ def _scaler(spec: FeatureSpec, seed: int) -> _Scaler | None:
     if kind == "log":
         return SignedLog1p()
     if kind == "robust":
-        return RobustScaler(spec.clip, k=spec.sketch_k, seed=seed)
+        return RobustScaler(spec.clip, k=spec.sketch_k, seed=seed, block=spec.sketch_block)
     if kind == "quantile_bins":
-        return QuantileBinner(spec.bins, k=spec.sketch_k, seed=seed)
+        return QuantileBinner(spec.bins, k=spec.sketch_k, seed=seed, block=spec.sketch_block)
     return None
 
 
 def _numbers(events: Sequence[Mapping[str, Any]], names: Sequence[str]) -> np.ndarray:
     columns = [[event.get(n) for event in events] for n in names]  # faster than row lists
+    if not names:
+        return np.empty((len(events), 0))
     try:
         return np.array(columns, dtype=np.float64).reshape(len(names), len(events)).T.copy()
     except (TypeError, ValueError):
@@ -298,7 +378,7 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _categories(events: Sequence[Mapping[str, Any]], name: str) -> list[Hashable | None]:
+def _categories(events: Sequence[Mapping[str, Any]], name: str) -> list[str | None]:
     # None and NaN are missing; everything else is its string (v != v only for NaN).
     values = [event.get(name) for event in events]
     return [None if v is None or v != v else str(v) for v in values]

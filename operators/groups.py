@@ -1,14 +1,12 @@
 """Group the rows of a batch by a key, in the order the keys first appear.
 
 Keys are arbitrary hashable values (category strings, stratum keys); ``None`` means missing.
-Coding them is the one per-row Python loop (a dict lookup per row); everything after it works on
-integer arrays.
+Coding them is the one per-row step in Python (dict lookups in C loops); everything after it
+works on integer arrays.
 
 >>> keys, codes = factorize(["b", "a", None, "b"])
 >>> keys, codes.tolist()
 (['b', 'a'], [0, 1, -1, 0])
->>> occurrences(codes).tolist()
-[0, 0, 0, 1]
 >>> [p.tolist() for p in positions(codes, len(keys))]
 [[0, 3], [1]]
 """
@@ -19,7 +17,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["factorize", "occurrences", "positions"]
+__all__ = ["factorize", "positions"]
 
 
 def factorize(values: Sequence[Hashable | None]) -> tuple[list[Hashable], np.ndarray]:
@@ -35,31 +33,12 @@ def factorize(values: Sequence[Hashable | None]) -> tuple[list[Hashable], np.nda
     >>> factorize([3, 3, 1])[1].tolist()
     [0, 0, 1]
     """
-    index: dict[Hashable, int] = {}
-    codes = [-1 if v is None else index.setdefault(v, len(index)) for v in values]
-    return list(index), np.array(codes, dtype=np.int64)
-
-
-def occurrences(codes: np.ndarray) -> np.ndarray:
-    """Number of earlier rows with the same code, for each row.
-
-    Args:
-        codes: integer codes, one per row.
-
-    Returns:
-        An int64 array: 0 for the first row of each code, 1 for the second, and so on.
-
-    >>> occurrences(np.array([5, 5, 2, 5])).tolist()
-    [0, 1, 0, 2]
-    """
-    n = len(codes)
-    order = np.argsort(codes, kind="stable")
-    ordered = codes[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    run_start = np.repeat(starts, np.diff(np.r_[starts, n]))
-    out = np.empty(n, dtype=np.int64)
-    out[order] = np.arange(n) - run_start
-    return out
+    distinct = dict.fromkeys(values)  # in order of first appearance
+    distinct.pop(None, None)
+    index: dict[Hashable | None, int] = {v: i for i, v in enumerate(distinct)}
+    index[None] = -1
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+    return list(distinct), codes
 
 
 def positions(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:

@@ -1,12 +1,15 @@
 """Filling missing values (NaN) column by column, with statistics learned from the stream.
 
 Like the scalers, :meth:`Imputer.transform_then_learn` never uses a row's own value for that
-row: ``mean`` fills row ``i`` with the mean of the column's values in all rows before it (the
-earlier rows of its batch included, so any batching gives the same output); ``median`` (from a
-KLL sketch per column) and ``most_frequent`` (exact counts of up to ``capacity`` distinct values
-per column, then a Misra-Gries summary) use the statistics as of the start of the batch;
-``constant`` always fills ``fill_value``. Until a column has a value, ``fill_value`` (or 0.0 when
-it is None) is used.
+row, and its output and state are bit for bit the same whatever the cut of the stream into
+batches: ``mean`` fills row ``i`` with the mean of the column's values in all rows before it
+(learned one row at a time, see :mod:`operators.moments`); ``median`` (from a KLL sketch per
+column) and ``most_frequent`` (exact counts of up to ``capacity`` distinct values per column,
+then a Misra-Gries summary) learn the stream in blocks fixed by stream position
+(:class:`operators.columns.RowBlocks`: rows ``[0, 1)``, ``[1, 2)``, ``[2, 4)``, ... then every
+``block`` rows) and fill a row with the statistic as of the start of its block; ``constant``
+always fills ``fill_value``. Until a column has a value, ``fill_value`` (or 0.0 when it is None)
+is used.
 
 >>> imp = Imputer("mean", indicator=True)
 >>> imp.transform_then_learn(np.array([[1.0], [np.nan], [3.0], [np.nan]])).tolist()
@@ -18,12 +21,13 @@ it is None) is used.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 
-from operators.columns import ColumnOperator
+from operators.columns import ColumnOperator, RowBlocks
 from operators.errors import OperatorError, check_choice, check_int
 from operators.frequency import FrequentItems
 from operators.moments import RunningMoments
@@ -35,56 +39,77 @@ STRATEGIES = ("mean", "median", "most_frequent", "constant")
 
 
 class _Statistic(Protocol):
-    def fills(self, x: np.ndarray) -> np.ndarray: ...
-    def learn(self, x: np.ndarray) -> None: ...
+    def fills_then_learn(self, x: np.ndarray) -> np.ndarray: ...
 
 
 class _Mean:
     def __init__(self) -> None:
         self.moments = RunningMoments()
 
-    def fills(self, x: np.ndarray) -> np.ndarray:
-        count, mean = self.moments.prefix_mean(x)
-        return np.where(count > 0, mean, np.nan)
-
-    def learn(self, x: np.ndarray) -> None:
-        self.moments.learn(x)
+    def fills_then_learn(self, x: np.ndarray) -> np.ndarray:
+        return self.moments.prefix_then_learn(x)[0]
 
 
-class _Median:
-    def __init__(self, k: int, seed: int) -> None:
+class _Blocked(ABC):
+    """A statistic learned block by block; a row is filled with its value at the block's start."""
+
+    def __init__(self, block: int) -> None:
+        self.blocks = RowBlocks(block)
+        self.fills: np.ndarray | None = None  # the value in use, per column
+
+    def fills_then_learn(self, x: np.ndarray) -> np.ndarray:
+        if self.fills is None:
+            self.fills = np.full(x.shape[1], np.nan)
+        out = np.empty(x.shape)
+        for rows, block in self.blocks.split(x):
+            out[rows] = self.fills
+            if block is not None:
+                self.learn(block)
+                self.fills = self.current()
+        return out
+
+    @abstractmethod
+    def learn(self, block: np.ndarray) -> None:
+        """Learn a block of rows (NaNs ignored)."""
+
+    @abstractmethod
+    def current(self) -> np.ndarray:
+        """The statistic of each column (NaN for a column without values)."""
+
+
+class _Median(_Blocked):
+    def __init__(self, k: int, seed: int, block: int) -> None:
+        super().__init__(block)
         self.sketches = ColumnSketches(k, seed)
 
-    def fills(self, x: np.ndarray) -> np.ndarray:
-        return self.sketches.quantiles([0.5], x.shape[1])[0]
+    def learn(self, block: np.ndarray) -> None:
+        self.sketches.update(block)
 
-    def learn(self, x: np.ndarray) -> None:
-        self.sketches.update(x)
+    def current(self) -> np.ndarray:
+        return self.sketches.quantiles([0.5], len(self.sketches.sketches))[0]
 
 
-class _MostFrequent:
-    def __init__(self, capacity: int) -> None:
+class _MostFrequent(_Blocked):
+    def __init__(self, capacity: int, block: int) -> None:
+        super().__init__(block)
         self.capacity = capacity
         self.columns: list[FrequentItems] = []
 
-    def fills(self, x: np.ndarray) -> np.ndarray:
-        modes = [c.most_frequent() for c in self.columns] or [None] * x.shape[1]
-        return np.array([np.nan if m is None else m for m in modes], dtype=np.float64)
-
-    def learn(self, x: np.ndarray) -> None:
+    def learn(self, block: np.ndarray) -> None:
         if not self.columns:
-            self.columns = [FrequentItems(self.capacity) for _ in range(x.shape[1])]
+            self.columns = [FrequentItems(self.capacity) for _ in range(block.shape[1])]
         for j, column in enumerate(self.columns):
-            values, counts = np.unique(x[~np.isnan(x[:, j]), j], return_counts=True)
+            values, counts = np.unique(block[~np.isnan(block[:, j]), j], return_counts=True)
             column.add(values.tolist(), counts.tolist())
+
+    def current(self) -> np.ndarray:
+        modes = [c.most_frequent() for c in self.columns]
+        return np.array([np.nan if m is None else m for m in modes], dtype=np.float64)
 
 
 class _Constant:
-    def fills(self, x: np.ndarray) -> np.ndarray:
+    def fills_then_learn(self, x: np.ndarray) -> np.ndarray:
         return np.full(x.shape[1], np.nan)
-
-    def learn(self, x: np.ndarray) -> None:
-        return None
 
 
 class Imputer(ColumnOperator):
@@ -99,6 +124,8 @@ class Imputer(ColumnOperator):
         k: accuracy parameter of the median sketches (>= 8).
         seed: seed of the median sketches (>= 0).
         capacity: distinct values counted exactly per column by ``"most_frequent"`` (>= 1).
+        block: rows per block of ``"median"`` and ``"most_frequent"`` once the stream is that
+            long (>= 1; see the module).
 
     >>> imp = Imputer("constant", fill_value=-1.0)
     >>> imp.transform_then_learn(np.array([[np.nan, 2.0]])).tolist()
@@ -113,6 +140,7 @@ class Imputer(ColumnOperator):
         k: int = 200,
         seed: int = 0,
         capacity: int = 1024,
+        block: int = 256,
     ) -> None:
         self.strategy = check_choice("Imputer", "strategy", strategy, STRATEGIES)
         if fill_value is None and strategy == "constant":
@@ -128,10 +156,11 @@ class Imputer(ColumnOperator):
         self.k = check_int("Imputer", "k", k, minimum=8)
         self.seed = check_int("Imputer", "seed", seed, minimum=0)
         self.capacity = check_int("Imputer", "capacity", capacity, minimum=1)
+        self.block = check_int("Imputer", "block", block, minimum=1)
         statistics: dict[str, Callable[[], _Statistic]] = {
             "mean": _Mean,
-            "median": lambda: _Median(k, seed),
-            "most_frequent": lambda: _MostFrequent(capacity),
+            "median": lambda: _Median(k, seed, block),
+            "most_frequent": lambda: _MostFrequent(capacity, block),
             "constant": _Constant,
         }
         self._statistic = statistics[strategy]()
@@ -156,13 +185,12 @@ class Imputer(ColumnOperator):
         """
         x = self._matrix(matrix)
         missing = np.isnan(x)
+        fills = self._statistic.fills_then_learn(x)
         if missing.any():
             default = 0.0 if self.fill_value is None else float(self.fill_value)
-            fills = self._statistic.fills(x)
             out = np.where(missing, np.where(np.isnan(fills), default, fills), x)
         else:
             out = x.copy()
-        self._statistic.learn(x)
         if self.indicator:
             out = np.hstack((out, missing.astype(np.float64)))
         return out

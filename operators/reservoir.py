@@ -157,8 +157,10 @@ class WeightedReservoir:
     ``size`` largest keys, which is the same as drawing items one after another with
     probability proportional to weight among those not yet drawn. Once full, the total weight
     to pass over before the next insertion is drawn directly (exponential jump), and located in
-    the batch with a cumulative sum and a binary search. Items whose weight is not a finite
-    positive number are skipped and counted in ``skipped``.
+    the batch with a binary search in the running total of the weights offered since the
+    reservoir filled (a sequential cumulative sum carried from batch to batch, so the positions
+    and draws, hence the sample, are the same for any cut of the stream into batches). Items
+    whose weight is not a finite positive number are skipped and counted in ``skipped``.
 
     Args:
         size: how many items the sample holds (>= 1).
@@ -183,7 +185,8 @@ class WeightedReservoir:
         self._heap: list[tuple[float, int]] = []  # (log key, slot in _items), smallest first
         self._items: list[Any] = []
         self._rng = np.random.default_rng(seed)
-        self._to_pass = 0.0  # weight to pass over before the next insertion, once full
+        self._passed = 0.0  # total weight offered since the reservoir filled
+        self._target = 0.0  # the total at which the next insertion happens, once full
 
     def update(self, items: Sequence[Any], weights: Sequence[float] | np.ndarray) -> list[Any]:
         """Offer a batch of items with their weights, in stream order.
@@ -216,17 +219,17 @@ class WeightedReservoir:
                 heapq.heappush(self._heap, (key, len(self._items)))
                 self._items.append(items[position])
             if len(self._items) == self.size:
-                self._to_pass = self._jump()
+                self._target = self._jump()
         if start == len(valid):
             return []
-        passed = np.cumsum(w[start:])
-        target = self._to_pass
-        j = int(np.searchsorted(passed, target))
+        # np.cumsum adds in order: the totals are those of one running sum over the stream
+        passed = np.cumsum(np.concatenate(([self._passed], w[start:])))[1:]
+        j = int(np.searchsorted(passed, self._target))
         while j < len(passed):
             self._insert(items[valid[start + j]], float(w[start + j]))
-            target = float(passed[j]) + self._jump()
-            j += 1 + int(np.searchsorted(passed[j + 1 :], target))
-        self._to_pass = target - float(passed[-1])
+            self._target = float(passed[j]) + self._jump()
+            j += 1 + int(np.searchsorted(passed[j + 1 :], self._target))
+        self._passed = float(passed[-1])
         return []
 
     def sample(self) -> list[Any]:

@@ -1,17 +1,22 @@
 """Column-wise scaling of float matrices (n_events x n_columns), a batch at a time.
 
-Every scaler has ``transform_then_learn(matrix)``, the prequential order of a stream: rows are
-scaled with statistics that do not include them, and the batch is learned afterwards.
+Every scaler has ``transform_then_learn(matrix)``, the prequential order of a stream: each row
+is scaled with statistics of the rows before it, never its own. Every output and every state is
+a function of the sequence of rows only, bit for bit the same whatever the cut of the stream
+into batches (batches of 1, 7 or 1000 rows, or random cuts):
 
-* :class:`StandardScaler` and :class:`MinMaxScaler` are exact per row: row ``i`` is scaled
-  with the statistics of every row before it in the stream, the earlier rows of its own batch
-  included (cumulative sums and running minima make this vectorized). A batch therefore gives
-  the same output as feeding its rows one at a time, whatever the batch size; StandardScaler
-  matches River's ``preprocessing.StandardScaler`` called ``transform_one`` then
-  ``learn_one`` per event (which is what a River pipeline's ``predict_one`` sees).
-* :class:`RobustScaler` and :class:`QuantileBinner` use a quantile sketch, which has no prefix
-  form: all rows of a batch are scaled with the statistics as of the start of the batch. With
-  batch size 1 this is again the per-event order.
+* :class:`StandardScaler` learns one row at a time in a compiled loop (Welford, the recurrence
+  of River's ``preprocessing.StandardScaler``): row ``i`` is scaled with the mean and variance
+  of every row before it, the earlier rows of its batch included, and equals River's
+  ``transform_one`` then ``learn_one`` per event (which is what a River pipeline's
+  ``predict_one`` sees) to the last bit or so (its state equals River's bit for bit).
+* :class:`MinMaxScaler` keeps running minima and maxima (exact operations), also per row.
+* :class:`RobustScaler` and :class:`QuantileBinner` use quantile sketches, which learn the
+  stream in blocks fixed by stream position (:class:`operators.columns.RowBlocks`): rows
+  ``[0, 1)``, ``[1, 2)``, ``[2, 4)``, ... ``[block/2, block)`` while the stream is young, then
+  ``[k * block, (k + 1) * block)``. A row is scaled with the sketches as of the start of its
+  block (every block before it learned, none of its own block), and a block is learned when
+  its last row arrives; the rows of a block still open wait in the scaler's state.
 
 Statistics ignore NaN and a NaN input gives a NaN output. Before any statistics exist, and
 wherever the spread is zero, StandardScaler and MinMaxScaler output 0 (as River does).
@@ -27,7 +32,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from operators.columns import ColumnOperator
+from operators.columns import ColumnOperator, RowBlocks
 from operators.errors import OperatorError, check_float, check_int
 from operators.moments import RunningMoments
 from operators.quantiles import ColumnSketches
@@ -46,7 +51,7 @@ class StandardScaler(ColumnOperator):
         clip: if set, outputs are clipped to ``[-clip, clip]`` standard deviations.
 
     Attributes:
-        moments: the running count, mean and M2 of each column (:class:`RunningMoments`).
+        moments: the running count, mean and variance of each column (:class:`RunningMoments`).
 
     >>> s = StandardScaler(clip=1.0)
     >>> s.learn(np.array([[0.0], [2.0]]))
@@ -59,26 +64,23 @@ class StandardScaler(ColumnOperator):
         self.moments = RunningMoments()
 
     def learn(self, matrix: np.ndarray) -> None:
-        """Update the statistics with a batch (NaNs ignored)."""
+        """Update the statistics with a batch, row by row (NaNs ignored)."""
         self.moments.learn(self._matrix(matrix))
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         """Scale a batch with the current statistics, without learning it."""
         x = self._matrix(matrix)
         self.moments.start(x.shape[1])
-        m = self.moments
-        return self._scale(x, m.count, m.mean, m.m2)
+        return self._scale(x, self.moments.mean, self.moments.var)
 
     def transform_then_learn(self, matrix: np.ndarray) -> np.ndarray:
-        """Scale each row with the statistics of all rows before it, then learn the batch.
+        """Scale each row with the statistics of all rows before it, learning row by row.
 
         Returns:
             A new array: ``(x - mean) / std`` per row and column, 0 where ``std`` is 0.
         """
         x = self._matrix(matrix)
-        out = self._scale(x, *self.moments.prefix(x))
-        self.moments.learn(x)
-        return out
+        return self._scale(x, *self.moments.prefix_then_learn(x))
 
     def merge(self, other: StandardScaler) -> StandardScaler:
         """A scaler with the statistics of both streams (Chan's formula); neither changes.
@@ -95,12 +97,8 @@ class StandardScaler(ColumnOperator):
         out.moments = self.moments.merge(other.moments)
         return out
 
-    def _scale(
-        self, x: np.ndarray, count: np.ndarray, mean: np.ndarray, m2: np.ndarray
-    ) -> np.ndarray:
-        var = np.divide(m2, count, out=np.zeros(np.broadcast(m2, count).shape), where=count > 0)
-        std = np.sqrt(var)
-        z = np.divide(x - mean, std, out=np.zeros(x.shape), where=var > 0)
+    def _scale(self, x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+        z = np.divide(x - mean, np.sqrt(var), out=np.zeros(x.shape), where=var > 0)
         z[np.isnan(x)] = np.nan
         return _clip(z, self.clip)
 
@@ -144,7 +142,7 @@ class MinMaxScaler(ColumnOperator):
         low, high = self._bounds(x.shape[1])
         lows = np.fmin.accumulate(np.vstack((low, x)), axis=0)
         highs = np.fmax.accumulate(np.vstack((high, x)), axis=0)
-        self.low, self.high = lows[-1], highs[-1]
+        self.low, self.high = lows[-1].copy(), highs[-1].copy()  # not views of the batch
         return self._scale(x, lows[:-1], highs[:-1])
 
     def _bounds(self, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,55 +172,95 @@ class SignedLog1p:
 
 
 class _SketchScaler(ColumnOperator, ABC):
-    """A scaler whose statistics are column quantiles, as of the start of each batch."""
+    """A scaler whose statistics are column quantiles, learned in blocks (see the module)."""
 
-    def __init__(self, k: int, seed: int) -> None:
-        self.k = check_int(type(self).__name__, "k", k, minimum=8)
-        self.seed = check_int(type(self).__name__, "seed", seed, minimum=0)
+    def __init__(self, k: int, seed: int, block: int) -> None:
+        owner = type(self).__name__
+        self.k = check_int(owner, "k", k, minimum=8)
+        self.seed = check_int(owner, "seed", seed, minimum=0)
+        self.block = check_int(owner, "block", block, minimum=1)
         self.sketches = ColumnSketches(k, seed)
+        self.blocks = RowBlocks(block)
+        self._stats: np.ndarray | None = None  # the quantiles in use, one row per probability
 
     def learn(self, matrix: np.ndarray) -> None:
-        """Add a batch to the sketches (NaNs ignored)."""
-        self.sketches.update(self._matrix(matrix))
+        """Offer a batch to the sketches, which learn every block it completes (NaNs ignored)."""
+        x = self._matrix(matrix)
+        self._current(x.shape[1])
+        for _, block in self.blocks.split(x):
+            if block is not None:
+                self._learn_block(block)
 
-    @abstractmethod
     def transform(self, matrix: np.ndarray) -> np.ndarray:
-        """Transform a batch with the current statistics, without learning it."""
+        """Transform a batch with the statistics in use, without learning it."""
+        x = self._matrix(matrix)
+        return self._apply(x, self._current(x.shape[1]))
 
     def transform_then_learn(self, matrix: np.ndarray) -> np.ndarray:
-        """Transform the batch with the statistics as of its start, then learn it."""
-        out = self.transform(matrix)
-        self.learn(matrix)
+        """Transform each row with the sketches as of the start of its block, learning blocks.
+
+        Returns:
+            A new array shaped like the batch.
+        """
+        x = self._matrix(matrix)
+        out = np.empty(x.shape)
+        for rows, block in self.blocks.split(x):
+            out[rows] = self._apply(x[rows], self._current(x.shape[1]))
+            if block is not None:
+                self._learn_block(block)
         return out
+
+    def _learn_block(self, block: np.ndarray) -> None:
+        self.sketches.update(block)
+        self._stats = self.sketches.quantiles(self._probabilities(), block.shape[1])
+
+    def _current(self, width: int) -> np.ndarray:
+        if self._stats is None:
+            self._stats = self.sketches.quantiles(self._probabilities(), width)
+        return self._stats
+
+    @abstractmethod
+    def _probabilities(self) -> np.ndarray:
+        """The quantiles the transform needs."""
+
+    @abstractmethod
+    def _apply(self, x: np.ndarray, stats: np.ndarray) -> np.ndarray:
+        """Transform rows with the given quantiles (one row per probability)."""
 
 
 class RobustScaler(_SketchScaler):
     """Centers each column on its median and divides by its interquartile range.
 
-    Medians and quartiles come from one KLL sketch per column, as of the start of the batch.
-    A column with an interquartile range of 0 is only centered (divided by 1, as scikit-learn
-    does); a column with no value yet gives 0.
+    Medians and quartiles come from one KLL sketch per column, as of the start of the row's
+    block (see the module). A column with an interquartile range of 0 is only centered
+    (divided by 1, as scikit-learn does); a column with no value yet gives 0.
 
     Args:
         clip: if set, outputs are clipped to ``[-clip, clip]`` interquartile ranges.
         k: accuracy parameter of the sketches (>= 8).
         seed: seed of the sketches (>= 0).
+        block: rows per block of the sketches once the stream is that long (>= 1).
 
-    >>> s = RobustScaler()
+    Row 0 sees nothing, row 1 the block {1}, rows 2-3 the blocks {1, 2}, rows 4-7 {1, 2, 3, 4}:
+
+    >>> s = RobustScaler(block=4)
     >>> s.transform_then_learn(np.array([[1.0], [2.0], [3.0], [4.0], [5.0]])).ravel().tolist()
-    [0.0, 0.0, 0.0, 0.0, 0.0]
-    >>> s.transform_then_learn(np.array([[5.0], [3.0]])).ravel().tolist()
+    [0.0, 1.0, 3.0, 5.0, 1.6666666666666667]
+    >>> s.transform_then_learn(np.array([[4.0], [2.5]])).ravel().tolist()
     [1.0, 0.0]
     """
 
-    def __init__(self, clip: float | None = None, k: int = 200, seed: int = 0) -> None:
-        super().__init__(k, seed)
+    def __init__(
+        self, clip: float | None = None, k: int = 200, seed: int = 0, block: int = 256
+    ) -> None:
+        super().__init__(k, seed, block)
         self.clip = None if clip is None else check_float("RobustScaler", "clip", clip, 0.0)
 
-    def transform(self, matrix: np.ndarray) -> np.ndarray:
-        """Scale a batch with the current medians and interquartile ranges."""
-        x = self._matrix(matrix)
-        low, median, high = self.sketches.quantiles([0.25, 0.5, 0.75], x.shape[1])
+    def _probabilities(self) -> np.ndarray:
+        return np.array([0.25, 0.5, 0.75])
+
+    def _apply(self, x: np.ndarray, stats: np.ndarray) -> np.ndarray:
+        low, median, high = stats
         spread = high - low
         scale = np.where(spread > 0, spread, 1.0)
         out = np.where(np.isnan(median), 0.0, (x - median) / scale)
@@ -234,32 +272,33 @@ class QuantileBinner(_SketchScaler):
     """Replaces each value by the index of its quantile bin (0 .. bins-1), as a float.
 
     The bin edges are the ``1/bins .. (bins-1)/bins`` quantiles of the column's sketch as of
-    the start of the batch; a value equal to an edge goes to the bin above it. Before any
-    value, everything is in bin 0.
+    the start of the row's block (see the module); a value equal to an edge goes to the bin
+    above it. Before any value, everything is in bin 0.
 
     Args:
         bins: the number of bins (>= 2).
         k: accuracy parameter of the sketches (>= 8).
         seed: seed of the sketches (>= 0).
+        block: rows per block of the sketches once the stream is that long (>= 1).
 
-    >>> b = QuantileBinner(bins=4)
+    >>> b = QuantileBinner(bins=4, block=8)
     >>> b.learn(np.arange(1.0, 9.0).reshape(-1, 1))
     >>> b.transform(np.array([[0.0], [3.0], [5.0], [100.0], [np.nan]])).ravel().tolist()
     [0.0, 1.0, 2.0, 3.0, nan]
     """
 
-    def __init__(self, bins: int = 10, k: int = 200, seed: int = 0) -> None:
-        super().__init__(k, seed)
+    def __init__(self, bins: int = 10, k: int = 200, seed: int = 0, block: int = 256) -> None:
+        super().__init__(k, seed, block)
         self.bins = check_int("QuantileBinner", "bins", bins, minimum=2)
 
     def edges(self, width: int) -> np.ndarray:
-        """The current bin edges: a ``(bins - 1) x width`` array (NaN before any value)."""
-        return self.sketches.quantiles(np.arange(1, self.bins) / self.bins, width)
+        """The bin edges in use: a ``(bins - 1) x width`` array (NaN before any value)."""
+        return self._current(width).copy()
 
-    def transform(self, matrix: np.ndarray) -> np.ndarray:
-        """Bin a batch with the current edges."""
-        x = self._matrix(matrix)
-        edges = self.edges(x.shape[1])
+    def _probabilities(self) -> np.ndarray:
+        return np.arange(1, self.bins) / self.bins
+
+    def _apply(self, x: np.ndarray, edges: np.ndarray) -> np.ndarray:
         out = (x[:, None, :] >= edges[None, :, :]).sum(axis=1).astype(np.float64)
         out[np.isnan(x)] = np.nan
         return out

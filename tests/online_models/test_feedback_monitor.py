@@ -10,6 +10,7 @@ import pytest
 
 from online_models.errors import ModelError
 from online_models.feedback_monitor import FeedbackMonitor
+from tests.cuts import check_cut_invariance
 
 ARMS = ["a", "b", "c"]
 
@@ -115,3 +116,28 @@ def test_bad_settings_and_batches_are_refused():
         monitor.update([3], [1.0])
     empty = FeedbackMonitor(ARMS).report()
     assert empty["prediction_entropy_bits"] == 0.0 and empty["window_events"] == 0
+
+
+def test_figures_and_history_are_the_same_bits_for_any_cut():
+    rng = np.random.default_rng(3)
+    n = 4_000
+    arms = rng.choice(3, n, p=[0.5, 0.3, 0.2])
+    arms[2_000:] = 0  # the loop collapses onto one arm
+    predictions = [f"p{k}" for k in rng.zipf(1.4, n) % 60]  # more values than max_classes
+
+    def build() -> FeedbackMonitor:
+        return FeedbackMonitor(ARMS, window=300, every=70, history=20, max_classes=12)
+
+    def feed(monitor: FeedbackMonitor, a: int, b: int) -> None:
+        monitor.update(arms[a:b], predictions[a:b])
+
+    check_cut_invariance(build, feed, n)
+    monitor = build()
+    feed(monitor, 0, n)
+    history = monitor.report()["history"]
+    assert [h["position"] for h in history] == list(range(70 * 38, 70 * 58, 70))
+    for snapshot in history:  # each snapshot covers the window up to its own position
+        at = snapshot["position"]
+        assert snapshot["arm_entropy_bits"] == pytest.approx(
+            direct_entropy(arms[at - 300 : at]), abs=1e-12
+        )

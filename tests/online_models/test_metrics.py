@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from river import utils
 
 from online_models import metrics as om
 from online_models.errors import ModelError
+from tests.cuts import CUTS, bounds, same_bits
 
 TOL = 1e-9
 WINDOW = 300
@@ -259,3 +261,91 @@ def test_sliced_regression():
 def test_metric_errors(call, message):
     with pytest.raises(ModelError, match=message):
         call()
+
+
+def _cut_stream(n: int = 2500, seed: int = 7):
+    """Four classes and a fifth that appears late; probability mappings in shuffled key
+    order, rounded so that the top class is often tied, some without the true class."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(["a", "b", "c", "d", "late"])
+    y = rng.integers(0, 4, n)
+    y[n // 2 :: 9] = 4
+    logits = rng.normal(size=(n, 5)) + 1.2 * np.eye(5)[y]
+    P = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 2)
+    dicts = []
+    for i in range(n):
+        keys = rng.permutation(5 if i >= n // 2 else 4)
+        d = {labels[k]: float(P[i, k]) for k in keys}
+        if rng.random() < 0.05:
+            d.pop(labels[y[i]], None)
+        dicts.append(d)
+    y_pred = [max(d, key=d.__getitem__) if d else "a" for d in dicts]
+    return [str(labels[k]) for k in y], y_pred, dicts, P
+
+
+def _reports_by_position(build, feed, n: int, cut: str, at: set[int] | None = None):
+    """The report after each batch ending at a position in ``at`` (every batch if None)."""
+    obj = build()
+    reports = {}
+    for a, b in bounds(n, cut):
+        feed(obj, a, b)
+        if at is None or b in at:
+            reports[b] = obj.report()
+    return reports, pickle.dumps(obj)
+
+
+def _check_reports_for_any_cut(build, feed, n: int) -> None:
+    """Every report after a batch of any cut equals the report at that position when the
+    labels come one by one; so does the final state."""
+    runs = {cut: _reports_by_position(build, feed, n, cut) for cut in CUTS[1:]}
+    at = {position for reports, _ in runs.values() for position in reports}
+    one_by_one, state = _reports_by_position(build, feed, n, "1", at)
+    for cut, (reports, got_state) in runs.items():
+        for position, report in reports.items():
+            assert same_bits(report, one_by_one[position]), (cut, position)
+        assert got_state == state, cut
+
+
+@pytest.mark.parametrize("form", ["dicts", "array"])
+def test_classification_reports_are_the_same_bits_for_any_cut(form: str) -> None:
+    y, y_pred, dicts, P = _cut_stream()
+    labels = ["a", "b", "c", "d", "late"]
+    y_binary = [t == "a" for t in y]
+    p_binary = [{True: d.get("a", 0.0), False: 1.0 - d.get("a", 0.0)} for d in dicts]
+
+    def feed(m: om.ClassificationMetrics, a: int, b: int) -> None:
+        if form == "dicts":
+            m.update(y[a:b], y_pred[a:b], dicts[a:b])
+        else:
+            m.update(y[a:b], y_pred[a:b], P[a:b], classes=labels)
+
+    _check_reports_for_any_cut(
+        lambda: om.ClassificationMetrics(window=300, pos_label=None, ece_bins=7), feed, len(y)
+    )
+    _check_reports_for_any_cut(
+        lambda: om.ClassificationMetrics(window=250, pos_label=True, auc_bins=50),
+        lambda m, a, b: m.update(y_binary[a:b], [p > 0.5 for p in P[a:b, 0]], p_binary[a:b]),
+        len(y),
+    )
+
+
+def test_regression_and_sliced_reports_are_the_same_bits_for_any_cut() -> None:
+    rng = np.random.default_rng(8)
+    n = 2500
+    y = rng.normal(10, 3, n)
+    y_pred = y + np.where(rng.random(n) < 0.01, 1e6, rng.standard_t(3, n))
+    _check_reports_for_any_cut(
+        lambda: om.RegressionMetrics(window=200),
+        lambda m, a, b: m.update(y[a:b].tolist(), y_pred[a:b].tolist()),
+        n,
+    )
+    yc, yc_pred, dicts, _ = _cut_stream(n, seed=9)
+    country = [f"k{int(k)}" for k in rng.zipf(1.5, n) % 40]
+    device = [None if k == 0 else f"d{k}" for k in rng.integers(0, 4, n).tolist()]
+    _check_reports_for_any_cut(
+        lambda: om.SlicedMetrics(["country", "device"], max_slices=4, window=100, pos_label=None),
+        lambda m, a, b: m.update(
+            {"country": country[a:b], "device": device[a:b]}, yc[a:b], yc_pred[a:b], dicts[a:b]
+        ),
+        n,
+    )

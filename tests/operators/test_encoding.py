@@ -4,7 +4,6 @@ checked against hashlib directly."""
 from __future__ import annotations
 
 import hashlib
-import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from river import preprocessing
 
 from operators.encoding import OTHER, FeatureHasher, OneHotEncoder, OrdinalEncoder, Vocabulary
 from operators.errors import OperatorError
+from tests.cuts import check_cut_invariance
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,17 +51,85 @@ def test_one_hot_min_count() -> None:
     assert enc.names("c") == ("c=b", "c=a", "c=__other__")
 
 
-def test_vocabulary_is_independent_of_batching() -> None:
-    rng = np.random.default_rng(0)
-    values = [None if v == 0 else f"v{v}" for v in rng.zipf(1.5, 3000) % 40]
-    whole = Vocabulary(max_categories=10, min_count=4).encode_then_learn(values)
-    for trial in range(5):
-        cuts = [0, *np.sort(rng.integers(0, 3000, 25)).tolist(), 3000]
-        parts = Vocabulary(max_categories=10, min_count=4)
-        got = np.concatenate(
-            [parts.encode_then_learn(values[a:b]) for a, b in itertools.pairwise(cuts)]
-        )
-        np.testing.assert_array_equal(got, whole, err_msg=f"trial {trial}")
+def _vocabulary_oracle(
+    values: list[str | None], max_categories: int, min_count: int
+) -> tuple[list[int], list[str], dict[str, int]]:
+    """The module's rule, one value at a time in plain Python: codes, slots, pending counts."""
+    slots: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    codes = []
+    for v in values:
+        if v is None:
+            codes.append(-1)
+        elif v in slots:
+            codes.append(slots[v])
+        elif v == OTHER or len(slots) == max_categories:
+            codes.append(max_categories)
+        elif pending.get(v, 0) + 1 >= min_count:
+            pending.pop(v, None)
+            slots[v] = len(slots)
+            codes.append(slots[v])
+            if len(slots) == max_categories:
+                pending.clear()
+        else:
+            codes.append(max_categories)
+            if v in pending:
+                pending[v] += 1
+            elif len(pending) < 10 * max_categories:
+                pending[v] = 1
+            else:  # Misra-Gries
+                pending = {k: c - 1 for k, c in pending.items() if c > 1}
+    return codes, list(slots), pending
+
+
+def _zipf_values(n: int, seed: int, modulo: int, uniform: bool = False) -> list[str | None]:
+    rng = np.random.default_rng(seed)
+    raw = (rng.integers(0, modulo, n) if uniform else rng.zipf(1.3, n) % modulo).tolist()
+    return [None if v == 0 else OTHER if v == 1 else f"v{v}" for v in raw]
+
+
+@pytest.mark.parametrize(
+    ("max_categories", "min_count", "modulo", "uniform"),
+    [
+        (10, 4, 40, False),
+        (3, 5, 500, False),
+        (8, 1, 100, False),
+        (2, 30, 1000, False),
+        (5, 12, 1000, True),
+    ],
+)
+def test_vocabulary_follows_the_rule_one_value_at_a_time_for_any_cut(
+    max_categories: int, min_count: int, modulo: int, uniform: bool
+) -> None:
+    # modulo 500 and 1000: far more categories below min_count than the pending table holds;
+    # the uniform case never fills its slots and keeps overflowing its pending table
+    values = _zipf_values(4000, max_categories, modulo, uniform)
+    codes = check_cut_invariance(
+        lambda: Vocabulary(max_categories, min_count),
+        lambda v, a, b: v.encode_then_learn(values[a:b]),
+        len(values),
+    )
+    want_codes, want_slots, want_pending = _vocabulary_oracle(values, max_categories, min_count)
+    assert codes.tolist() == want_codes
+    vocabulary = Vocabulary(max_categories, min_count)
+    vocabulary.encode_then_learn(values)
+    assert vocabulary.categories == want_slots
+    assert vocabulary._pending == want_pending
+
+
+def test_one_hot_and_hashing_give_the_same_bits_for_any_cut() -> None:
+    values = _zipf_values(3000, 0, 200)
+    other = _zipf_values(3000, 1, 7)
+    check_cut_invariance(
+        lambda: OneHotEncoder(max_categories=6, min_count=3),
+        lambda enc, a, b: enc.transform_then_learn("f", values[a:b]),
+        len(values),
+    )
+    check_cut_invariance(
+        lambda: FeatureHasher(width=8, seed=5),
+        lambda h, a, b: h.transform({"f": values[a:b], "g": other[a:b]}),
+        len(values),
+    )
 
 
 def test_one_hot_matches_river_within_the_cap() -> None:

@@ -13,6 +13,7 @@ from scipy import stats
 from operators.distributions import clear_memo
 from operators.errors import OperatorError
 from operators.feature_drift import FeatureDriftMonitor
+from tests.cuts import check_cut_invariance
 
 NAMES = [f"x{i}" for i in range(5)]
 N, DRIFT, SPAN, WINDOW = 20_000, 10_250, 4_000, 500
@@ -136,6 +137,42 @@ def test_same_input_same_output_whatever_the_batch_size() -> None:
         assert first == run(FeatureDriftMonitor(NAMES, ["c"], **options), x, cats)
         assert first == run(FeatureDriftMonitor(NAMES, ["c"], **options), x, cats, batch=137)
         assert first == run(FeatureDriftMonitor(NAMES, ["c"], **options), x, cats, batch=5000)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"window": 300},
+        {"window": 300, "stride": 70, "reference": "previous", "warmup": 45},
+        {"window": 250, "reference_size": 900, "correction": "bonferroni"},
+        {"window": 400, "stride": 100, "reference": "external"},
+        {"window_ms": 2_000},
+        {"window_ms": 1_500, "reference": "previous", "warmup": 10},
+    ],
+    ids=["tumbling", "sliding-previous", "fixed-reference", "external", "time", "time-previous"],
+)
+def test_alerts_and_state_are_the_same_for_any_cut(options: dict[str, Any]) -> None:
+    # Drift, missing and infinite values, new categories, and events out of time order.
+    x, cats = drifting_stream(3, "abrupt", n=6_000)
+    x[::23, 1] = np.nan
+    x[::31, 2] = np.inf
+    cats = cats.copy()
+    cats[::13, 0] = None
+    cats[4_000::7, 0] = "new"
+    rng = np.random.default_rng(4)
+    ts = np.arange(len(x)) * 10 - np.where(rng.random(len(x)) < 0.05, 2_500, 0)
+
+    def build() -> FeatureDriftMonitor:
+        monitor = FeatureDriftMonitor(NAMES, ["c"], **options)
+        if options.get("reference") == "external":
+            monitor.set_reference(x[:800] * 1.1, cats[:800], ts[:800], np.arange(800))
+        return monitor
+
+    def feed(monitor: FeatureDriftMonitor, a: int, b: int) -> list[dict[str, Any]]:
+        return monitor.update(ts[a:b], x[a:b], cats[a:b], np.arange(a, b))
+
+    alerts = check_cut_invariance(build, feed, len(x))
+    assert alerts  # the stream drifts: there is something to compare
 
 
 def test_input_is_not_mutated() -> None:

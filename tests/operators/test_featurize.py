@@ -1,5 +1,6 @@
-"""The featurizer end to end: River's impute + scale + one-hot pipeline as the oracle, batching
-independence, fields that come and go, indicators, hashing and the spec's checks."""
+"""The featurizer end to end: River's impute + scale + one-hot pipeline as the oracle, the same
+bits for any cut of the stream, columns and dicts, fields that come and go, indicators,
+hashing and the spec's checks."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from river import compose, preprocessing, stats
 
 from operators.errors import OperatorError
 from operators.featurize import SCALERS, FeatureSpec, Featurizer
+from operators.imputation import Imputer
 from operators.records import FeatureBlock
-from operators.scaling import SignedLog1p
+from operators.scaling import QuantileBinner, RobustScaler, SignedLog1p
+from operators.seeding import child_seed
+from tests.cuts import check_cut_invariance
 
 NUMERIC = ("x0", "x1", "x2")
 CATEGORICAL = ("c0", "c1")
@@ -69,33 +73,138 @@ def test_matches_river_impute_scale_one_hot_pipeline() -> None:
         want = river.transform_one(x)
         river.learn_one(x)
         np.testing.assert_allclose(
-            matrix[i, :3], [want[n] for n in NUMERIC], rtol=1e-9, atol=1e-9, err_msg=str(i)
+            matrix[i, :3], [want[n] for n in NUMERIC], rtol=1e-12, atol=1e-12, err_msg=str(i)
         )
         active = {names[j] for j in np.flatnonzero(matrix[i, 3:]) + 3}
         river_active = {k.replace("_", "=", 1) for k in want if k[:2] in ("c0", "c1")}
         assert active == {k for k in river_active if not k.endswith("=None")}
 
 
-@pytest.mark.parametrize("scaler", ["standard", "minmax"])
-def test_any_batching_gives_the_same_features(scaler: str) -> None:
+def _columns(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A columnar stream: missing values, infinities, outliers, ties, a numeric field that
+    starts late, categories that keep arriving (far more than the caps) and missing ones."""
+    rng = np.random.default_rng(seed)
+    numeric = np.column_stack(
+        (
+            rng.normal(50.0, 10.0, n),
+            np.where(rng.random(n) < 0.02, 1e12, rng.lognormal(0.0, 1.0, n)),
+            rng.integers(0, 3, n).astype(np.float64),
+            np.where(np.arange(n) < n // 3, np.nan, rng.normal(size=n)),
+        )
+    )
+    numeric[rng.random(numeric.shape) < 0.08] = np.nan
+    numeric[rng.random(numeric.shape) < 0.01] = np.inf
+    numeric[rng.random(numeric.shape) < 0.01] = -np.inf
+    categorical = np.empty((n, 3), dtype=object)
+    categorical[:, 0] = [f"k{v}" for v in rng.integers(0, 4, n)]
+    categorical[:, 1] = [f"z{v}" for v in rng.zipf(1.2, n) % 2000]
+    categorical[:, 2] = [f"u{v}" for v in rng.integers(0, 500, n)]
+    categorical[rng.random(categorical.shape) < 0.07] = None
+    return numeric, categorical
+
+
+CUT_SPECS = {
+    "standard-mean-onehot": {"max_categories": 4, "min_count": 3, "clip": 3.0},
+    "minmax-median": {"scaler": "minmax", "impute_default": "median", "clip": 1.0},
+    "robust-most-frequent-hash": {
+        "scaler": "robust",
+        "impute": {"n1": "most_frequent", "n3": "median"},
+        "hash_width": 16,
+        "clip": 5.0,
+    },
+    "bins-constant": {
+        "scaler": "quantile_bins",
+        "bins": 5,
+        "impute_default": "constant",
+        "fill_value": -1.0,
+        "max_categories": 2,
+        "min_count": 20,
+    },
+    "log-none": {"scaler": "log", "max_categories": 50},
+    "none": {"scaler": "none", "impute": {"n0": "median"}},
+}
+
+
+@pytest.mark.parametrize("name", CUT_SPECS)
+def test_any_cut_gives_the_same_bits(name: str) -> None:
+    numeric, categorical = _columns(4, 2500)
+    spec = FeatureSpec(
+        numeric=("n0", "n1", "n2", "n3"),
+        categorical=("c0", "c1", "c2"),
+        numeric_indicator=True,
+        categorical_indicator=True,
+        sketch_k=16,
+        sketch_block=64,
+        seed=9,
+        **CUT_SPECS[name],
+    )
+
+    def feed(f: Featurizer, a: int, b: int) -> np.ndarray:
+        names, matrix = f.transform_then_learn(numeric[a:b], categorical[a:b])
+        assert names == f.names and len(names) == matrix.shape[1]
+        return matrix
+
+    matrix = check_cut_invariance(lambda: Featurizer(spec), feed, len(numeric))
+    assert np.isfinite(matrix).all()
+
+
+@pytest.mark.parametrize("scaler", ["robust", "quantile_bins"])
+def test_sketch_steps_get_the_specs_block_k_and_seeds(scaler: str) -> None:
+    numeric, _ = _columns(5, 900)
+    spec = FeatureSpec(
+        numeric=("n0", "n1", "n2", "n3"),
+        scaler=scaler,
+        impute_default="median",
+        sketch_k=16,
+        sketch_block=40,
+        seed=3,
+    )
+    got = Featurizer(spec).transform_then_learn(numeric, np.empty((900, 0), dtype=object))[1]
+    raw = np.where(np.isfinite(numeric), numeric, np.nan)
+    imputed = Imputer("median", k=16, seed=child_seed(3, 1), block=40).transform_then_learn(raw)
+    direct = {
+        "robust": RobustScaler(None, k=16, seed=child_seed(3, 0), block=40),
+        "quantile_bins": QuantileBinner(10, k=16, seed=child_seed(3, 0), block=40),
+    }[scaler]
+    np.testing.assert_array_equal(got, direct.transform_then_learn(imputed))
+
+
+def test_dicts_give_the_columns_and_the_same_features() -> None:
     events = _events(1)
     spec = FeatureSpec(
         numeric=NUMERIC,
         categorical=CATEGORICAL,
-        scaler=scaler,
         max_categories=3,
         min_count=5,
         numeric_indicator=True,
         categorical_indicator=True,
     )
-    whole = Featurizer(spec)
-    expected = whole.update(events)[1]
-    for seed in range(3):
-        parts = Featurizer(spec)
-        np.testing.assert_allclose(
-            _in_batches(parts, events, seed), expected, rtol=1e-9, atol=1e-12
-        )
-        assert parts.names == whole.names
+    numeric = np.array([[e.get(n) for n in NUMERIC] for e in events], dtype=np.float64)
+    categorical = np.array(
+        [[None if e.get(c) is None else str(e[c]) for c in CATEGORICAL] for e in events],
+        dtype=object,
+    )
+    by_columns = Featurizer(spec).transform_then_learn(numeric, categorical)
+    by_dicts = Featurizer(spec)
+    rng = np.random.default_rng(0)
+    cuts = [0, *np.sort(rng.integers(0, len(events), 12)).tolist(), len(events)]
+    matrix = np.vstack([by_dicts.update(events[a:b])[1] for a, b in itertools.pairwise(cuts)])
+    np.testing.assert_array_equal(matrix, by_columns[1])
+    assert by_dicts.names == by_columns[0]
+
+
+def test_columns_are_checked_by_name() -> None:
+    f = Featurizer(FeatureSpec(numeric=("a", "b"), categorical=("c",)))
+    with pytest.raises(OperatorError, match=r"numeric must have shape \(events, 2\)"):
+        f.transform_then_learn(np.zeros((3, 1)), np.empty((3, 1), dtype=object))
+    with pytest.raises(OperatorError, match=r"categorical must have shape \(3, 1\)"):
+        f.transform_then_learn(np.zeros((3, 2)), np.empty((2, 1), dtype=object))
+    with pytest.raises(OperatorError, match="numeric must be an array of numbers"):
+        f.transform_then_learn(np.array([["x", "y"]], dtype=object), np.empty((1, 1), object))
+    numeric = np.array([[1.0, np.inf]])
+    before = numeric.copy()
+    f.transform_then_learn(numeric, np.array([["v"]], dtype=object))
+    np.testing.assert_array_equal(numeric, before)  # the infinity is missing, not rewritten
 
 
 def test_fields_that_appear_and_disappear() -> None:

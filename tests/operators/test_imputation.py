@@ -1,14 +1,17 @@
-"""Imputer: every strategy exactly against numpy on the values observed so far; indicators."""
+"""Imputer: every strategy exactly against numpy (and River's StatImputer) on the values
+observed before each row, under the block rule for the sketch-based ones; the same bits for
+any cut; indicators."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
+from river import preprocessing, stats
 
+from operators.columns import block_end
 from operators.errors import OperatorError
-from operators.imputation import Imputer
+from operators.imputation import STRATEGIES, Imputer
+from tests.cuts import check_cut_invariance
 
 
 def _data(seed: int, n: int = 400) -> np.ndarray:
@@ -31,34 +34,58 @@ def test_mean_fills_each_row_with_the_mean_of_the_rows_before() -> None:
                 assert out[i, j] == x[i, j]
 
 
-def test_mean_is_independent_of_batching() -> None:
+def test_mean_matches_rivers_stat_imputer_per_event() -> None:
     x = _data(1)
-    whole = Imputer("mean").transform_then_learn(x)
-    parts = Imputer("mean")
-    cuts = [0, 1, 2, 50, 51, 300, 400]
-    got = np.vstack([parts.transform_then_learn(x[a:b]) for a, b in itertools.pairwise(cuts)])
-    np.testing.assert_allclose(got, whole, rtol=1e-12)
+    ours = Imputer("mean").transform_then_learn(x)
+    river = preprocessing.StatImputer(*[(j, stats.Mean()) for j in range(2)])
+    for i, row in enumerate(x.tolist()):
+        event = {j: None if np.isnan(v) else v for j, v in enumerate(row)}
+        want = river.transform_one(event)
+        river.learn_one(event)
+        for j in range(2):
+            if want[j] is None:  # River has no statistic yet; we fill 0.0
+                assert ours[i, j] == 0.0
+            else:
+                assert ours[i, j] == pytest.approx(want[j], rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_gives_the_same_bits_for_any_cut(strategy: str) -> None:
+    x = _data(4, n=3000)
+    x[1000:1500, 0] = np.nan  # a long gap
+    check_cut_invariance(
+        lambda: Imputer(strategy, 1.0, indicator=True, k=16, seed=2, capacity=3, block=64),
+        lambda imp, a, b: imp.transform_then_learn(x[a:b]),
+        len(x),
+    )
+
+
+def _most_frequent(v: np.ndarray) -> float:
+    values, counts = np.unique(v, return_counts=True)
+    return float(values[np.argmax(counts)])  # the smallest value on ties, as the imputer
 
 
 @pytest.mark.parametrize(
     ("strategy", "statistic"),
-    [
-        ("median", lambda v: np.quantile(v, 0.5)),
-        ("most_frequent", lambda v: np.unique(v)[np.argmax(np.unique(v, return_counts=True)[1])]),
-    ],
+    [("median", lambda v: np.quantile(v, 0.5)), ("most_frequent", _most_frequent)],
 )
-def test_batch_start_strategies_exact(strategy: str, statistic: object) -> None:
+def test_block_strategies_use_the_rows_before_the_rows_block(
+    strategy: str, statistic: object
+) -> None:
+    # k and capacity large enough to stay exact; block 64: blocks 1, 1, 2, 4, ..., 32, then 64.
     x = _data(2)
-    imputer = Imputer(strategy, fill_value=-1.0)
-    first = imputer.transform_then_learn(x[:200])
-    np.testing.assert_array_equal(first, np.where(np.isnan(x[:200]), -1.0, x[:200]))
-    second = imputer.transform_then_learn(x[200:])
-    for j in range(2):
-        column = x[:200, j]
-        want = statistic(column[~np.isnan(column)])  # type: ignore[operator]
-        missing = np.isnan(x[200:, j])
-        assert np.all(second[missing, j] == want)
-        np.testing.assert_array_equal(second[~missing, j], x[200:, j][~missing])
+    out = Imputer(strategy, fill_value=-1.0, k=2000, capacity=1000, block=64).transform_then_learn(
+        x
+    )
+    start = 0
+    while start < len(x):
+        end = min(block_end(start, 64), len(x))
+        for j in range(2):
+            seen = x[:start, j][~np.isnan(x[:start, j])]
+            want = statistic(seen) if len(seen) else -1.0  # type: ignore[operator]
+            rows = x[start:end, j]
+            np.testing.assert_array_equal(out[start:end, j], np.where(np.isnan(rows), want, rows))
+        start = end
 
 
 def test_most_frequent_breaks_ties_by_the_smallest_value() -> None:

@@ -136,9 +136,7 @@ def _column_sketches(op: ColumnSketches, batch: np.ndarray) -> Any:
 
 
 def _moments(op: RunningMoments, batch: np.ndarray) -> Any:
-    prefix = op.prefix(batch)
-    op.learn(batch)
-    return prefix, op.count, op.mean, op.var
+    return op.prefix_then_learn(batch), op.count, op.mean, op.var
 
 
 def _frequent(op: FrequentItems, batch: list[str | None]) -> Any:

@@ -16,6 +16,7 @@ from operators.reservoir import (
     UniformReservoir,
     WeightedReservoir,
 )
+from tests.cuts import check_cut_invariance
 
 RUNS = 2000
 MERGE_RUNS = 1000
@@ -64,12 +65,37 @@ def test_uniform_long_stream_positions_are_uniform() -> None:
     assert stats.kstest(np.array(kept) / 100_000, "uniform").pvalue > 0.001
 
 
-def test_uniform_same_sample_for_any_batching() -> None:
-    items = np.arange(5000)
-    a, b = UniformReservoir(50, seed=3), UniformReservoir(50, seed=3)
-    a.update(items)
-    _feed(b, items, np.random.default_rng(1))
-    assert a.sample() == b.sample()
+def _stream(n: int) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Items, weights (with zeros, NaN, infinities and huge ones) and strata (with None, the
+    reserved key and more keys than strata)."""
+    rng = np.random.default_rng(6)
+    weights = rng.exponential(size=n)
+    weights[rng.random(n) < 0.05] = 0.0
+    weights[rng.random(n) < 0.01] = np.nan
+    weights[rng.random(n) < 0.005] = np.inf
+    weights[rng.random(n) < 0.002] = 1e9
+    keys = [None if k == 0 else OVERFLOW if k == 1 else f"s{k}" for k in rng.zipf(1.5, n) % 30]
+    return np.arange(n), weights, keys
+
+
+@pytest.mark.parametrize("kind", ["uniform", "weighted", "stratified"])
+def test_same_sample_and_generator_state_for_any_cut(kind: str) -> None:
+    items, weights, keys = _stream(30_000)
+    build, feed = {
+        "uniform": (
+            lambda: UniformReservoir(40, seed=3),
+            lambda r, a, b: r.update(items[a:b]),
+        ),
+        "weighted": (
+            lambda: WeightedReservoir(40, seed=3),
+            lambda r, a, b: r.update(items[a:b], weights[a:b]),
+        ),
+        "stratified": (
+            lambda: StratifiedReservoir(6, max_strata=5, seed=3),
+            lambda r, a, b: r.update(items[a:b], keys[a:b]),
+        ),
+    }[kind]
+    check_cut_invariance(build, lambda r, a, b: feed(r, a, b) or None, len(items))
 
 
 def test_uniform_short_stream_keeps_everything() -> None:

@@ -1,13 +1,17 @@
-"""Scalers: StandardScaler against River per event, the others against hand-computed outputs."""
+"""Scalers: StandardScaler and MinMaxScaler against River per event, the sketch-based ones
+against numpy under the block rule; every scaler gives the same bits for any cut."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from river import preprocessing
 
+from operators.columns import block_end
 from operators.errors import OperatorError
 from operators.scaling import (
     MinMaxScaler,
@@ -16,6 +20,7 @@ from operators.scaling import (
     SignedLog1p,
     StandardScaler,
 )
+from tests.cuts import check_cut_invariance
 
 
 def _stream(seed: int, n: int = 2000) -> np.ndarray:
@@ -30,8 +35,8 @@ def _stream(seed: int, n: int = 2000) -> np.ndarray:
     )
 
 
-def _river_transform_then_learn(x: np.ndarray) -> np.ndarray:
-    scaler = preprocessing.StandardScaler()
+def _river_transform_then_learn(x: np.ndarray, scaler: Any = None) -> np.ndarray:
+    scaler = preprocessing.StandardScaler() if scaler is None else scaler
     out = []
     for row in x:
         event = dict(enumerate(row.tolist()))
@@ -53,14 +58,95 @@ def _in_random_batches(
 def test_standard_scaler_matches_river_per_event(seed: int) -> None:
     x = _stream(seed)
     expected = _river_transform_then_learn(x)
-    # z-scores are O(1): where River's value is 0 up to rounding, compare absolutely
+    # River takes v ** 0.5 where we take sqrt (correctly rounded): 1 ulp apart at most
     np.testing.assert_allclose(
-        _in_random_batches(StandardScaler(), x, seed), expected, rtol=1e-9, atol=1e-9
+        _in_random_batches(StandardScaler(), x, seed), expected, rtol=1e-12, atol=1e-12
     )
     one_by_one = StandardScaler()
     rows = np.vstack([one_by_one.transform_then_learn(x[i : i + 1]) for i in range(300)])
-    np.testing.assert_allclose(rows, expected[:300], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(rows, expected[:300], rtol=1e-12, atol=1e-12)
     assert np.all(expected[:, 3] == 0.0)
+
+
+def test_min_max_scaler_matches_river_per_event_bit_for_bit() -> None:
+    x = _stream(4)
+    river = preprocessing.MinMaxScaler()
+    expected = []
+    for row in x:
+        event = dict(enumerate(row.tolist()))
+        z = river.transform_one(event)
+        river.learn_one(event)
+        expected.append([z[j] for j in range(len(row))])
+    ours = _in_random_batches(MinMaxScaler(), x, 4)
+    # before any value River divides by -inf - inf (NaN); we give 0, as wherever the range is 0
+    assert ours[0].tolist() == [0.0] * 4 and np.isnan(expected[0]).all()
+    np.testing.assert_array_equal(ours[1:], expected[1:])
+
+
+def _outliers(seed: int, n: int = 3000) -> np.ndarray:
+    """Columns with missing values, outliers, ties and a column that starts late."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack(
+        (
+            rng.normal(1000.0, 5.0, n),
+            np.where(rng.random(n) < 0.02, 1e9, rng.lognormal(0.0, 2.0, n)),
+            rng.integers(0, 4, n).astype(np.float64),
+            np.where(np.arange(n) < n // 2, np.nan, rng.normal(size=n)),
+        )
+    )
+    x[rng.random(x.shape) < 0.1] = np.nan
+    return x
+
+
+SCALERS: dict[str, Callable[[], Any]] = {
+    "standard": lambda: StandardScaler(clip=3.0),
+    "minmax": lambda: MinMaxScaler(clip=True),
+    "log": SignedLog1p,
+    "robust": lambda: RobustScaler(clip=5.0, k=16, seed=3, block=64),
+    "quantile_bins": lambda: QuantileBinner(bins=5, k=16, seed=3, block=100),
+}
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_every_scaler_gives_the_same_bits_for_any_cut(kind: str) -> None:
+    x = _outliers(1)
+    check_cut_invariance(SCALERS[kind], lambda s, a, b: s.transform_then_learn(x[a:b]), len(x))
+
+
+def _block_starts(n: int, block: int) -> np.ndarray:
+    """For each row, the first row of its block: the rows the sketch has learned before it."""
+    start, out = 0, []
+    while start < n:
+        end = block_end(start, block)
+        out += [start] * (min(end, n) - start)
+        start = end
+    return np.array(out)
+
+
+def _nan_quantiles(x: np.ndarray, qs: list[float]) -> np.ndarray:
+    out = np.full((len(qs), x.shape[1]), np.nan)
+    for j in range(x.shape[1]):
+        values = x[~np.isnan(x[:, j]), j]
+        if len(values):
+            out[:, j] = np.quantile(values, qs)
+    return out
+
+
+def test_sketch_scalers_use_the_sketch_as_of_the_start_of_the_rows_block() -> None:
+    # k large enough that the sketches stay exact: they then reproduce numpy.quantile.
+    x = _outliers(2, n=700)
+    robust = RobustScaler(k=2000, block=50).transform_then_learn(x)
+    binned = QuantileBinner(bins=4, k=2000, block=50).transform_then_learn(x)
+    for i, start in enumerate(_block_starts(len(x), 50).tolist()):
+        low, median, high = _nan_quantiles(x[:start], [0.25, 0.5, 0.75])
+        scale = np.where(high - low > 0, high - low, 1.0)
+        want = np.where(np.isnan(median), 0.0, (x[i] - median) / scale)
+        want[np.isnan(x[i])] = np.nan
+        np.testing.assert_array_equal(robust[i], want, err_msg=str(i))
+        edges = _nan_quantiles(x[:start], [0.25, 0.5, 0.75])
+        bins = (x[i][None, :] >= edges).sum(axis=0).astype(float)
+        bins[np.isnan(x[i])] = np.nan
+        np.testing.assert_array_equal(binned[i], bins, err_msg=str(i))
 
 
 def test_standard_scaler_merge_learn_and_transform() -> None:
@@ -128,21 +214,26 @@ def test_signed_log1p_exact() -> None:
     assert np.isnan(out[0, 5])
 
 
-def test_robust_scaler_uses_statistics_from_the_start_of_the_batch() -> None:
-    s = RobustScaler(clip=10.0)
-    first = np.array([[1.0, 7.0], [2.0, 7.0], [3.0, 7.0], [4.0, 7.0], [10.0, 7.0]])
-    assert s.transform_then_learn(first).tolist() == [[0.0, 0.0]] * 5  # nothing known yet
+def test_robust_scaler_blocks_clip_and_nan() -> None:
+    s = RobustScaler(clip=10.0, block=4)
+    first = np.array([[1.0, 7.0], [2.0, 7.0], [3.0, 7.0], [4.0, 7.0]])
+    out = s.transform_then_learn(first)
+    assert out[0].tolist() == [0.0, 0.0]  # nothing known yet
+    assert out[1].tolist() == [1.0, 0.0]  # the block {1}: median 1, IQR 0 (divided by 1)
+    np.testing.assert_array_equal(out[2:, 0], [(3.0 - 1.5) / 0.5, (4.0 - 1.5) / 0.5])
     second = np.array([[3.0, 8.0], [5.0, 7.0], [1000.0, np.nan]])
-    median, iqr = 3.0, 4.0 - 2.0  # numpy's quartiles of the first batch's column 0
+    median, iqr = 2.5, 3.25 - 1.75  # numpy's quartiles of the first four rows' column 0
     out = s.transform_then_learn(second)
-    np.testing.assert_array_equal(out[:2], [[0.0, 1.0], [(5.0 - median) / iqr, 0.0]])
+    np.testing.assert_array_equal(
+        out[:2], [[(3.0 - median) / iqr, 1.0], [(5.0 - median) / iqr, 0.0]]
+    )
     assert out[2, 0] == 10.0 and np.isnan(out[2, 1])  # clipped; NaN stays NaN
 
 
 def test_quantile_binner_edges_and_bins() -> None:
-    b = QuantileBinner(bins=4)
-    data = np.arange(1.0, 101.0).reshape(-1, 1)
-    assert b.transform_then_learn(data[:3]).ravel().tolist() == [0.0, 0.0, 0.0]
+    b = QuantileBinner(bins=4, block=128)
+    data = np.arange(1.0, 129.0).reshape(-1, 1)
+    assert b.transform_then_learn(data[:3]).ravel().tolist() == [0.0, 3.0, 3.0]  # edges 1, 1, 1
     b.learn(data[3:])
     edges = b.edges(1).ravel()
     np.testing.assert_array_equal(edges, np.quantile(data, [0.25, 0.5, 0.75]))
@@ -151,3 +242,5 @@ def test_quantile_binner_edges_and_bins() -> None:
     assert out[:5].tolist() == [0.0, 1.0, 1.0, 2.0, 3.0] and np.isnan(out[5])
     with pytest.raises(OperatorError, match="QuantileBinner: bins must be an int >= 2"):
         QuantileBinner(bins=1)
+    with pytest.raises(OperatorError, match="RobustScaler: block must be an int >= 1"):
+        RobustScaler(block=0)
