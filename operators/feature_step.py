@@ -55,6 +55,7 @@ class FeatureSettings(Settings):
     hash_width: int | None = setting(_default("hash_width"), at_least(1))
     numeric_indicator: bool = setting(_default("numeric_indicator"), boolean)
     categorical_indicator: bool = setting(_default("categorical_indicator"), boolean)
+    sketch_block: int = setting(_default("sketch_block"), at_least(1))
 
     def problems(self) -> list[str]:
         out = []
@@ -95,6 +96,8 @@ class FeatureStep:
 
     def update(self, batch: Batch) -> list[Batch]:
         events = batch.events
-        names, matrix = self.featurizer.update([events.fields(i) for i in range(len(events))])
+        if not len(events):
+            return [batch]
+        names, matrix = self.featurizer.transform_then_learn(events.numeric, events.categorical)
         block = FeatureBlock(names, matrix, self.featurizer.sparse)
         return [replace(batch, features=block)]
