@@ -1,29 +1,39 @@
 """Per-arm statistics of a reward stream that forget the past: plain, discounted or windowed.
 
-Time advances by *steps* (one step per event). A step may carry one observation (bandit
-feedback: the served arm's reward) or one per arm (full feedback), so forgetting is measured in
-events whatever the feedback.
+Time advances by *steps*, one per label. A step carries a row with one value per arm, NaN
+where the arm has no observation: with bandit feedback only the served arm's reward, with full
+feedback every arm's that predicted. So forgetting is counted in labels whatever the feedback.
 
 - plain: every observation weighs 1 forever;
-- discounted (``gamma``): an observation made ``s`` steps ago weighs ``gamma ** s``
+- discounted (``gamma``): at each step every weight is multiplied by ``gamma`` before the new
+  row is added, so an observation made ``s`` steps ago weighs ``gamma ** s``
   (Kocsis & Szepesvari 2006; Garivier & Moulines 2011, D-UCB);
-- windowed (``window``): only observations of the last ``window`` steps count
-  (Garivier & Moulines 2011, SW-UCB).
+- windowed (``window``): only the rows of the last ``window`` steps count
+  (Garivier & Moulines 2011, SW-UCB). The rows are kept in a ring; each step subtracts the
+  row that leaves and adds the one that comes, and every ``window`` steps the totals are
+  recomputed from the ring in step order, so rounding never accumulates beyond one window.
+
+Every operation is sequential, step after step, so the floats are bit for bit the same however
+the steps are grouped into batches. :func:`stats_step` is the compiled step the serving loops
+call; :meth:`ArmStats.add` runs it over rows.
 
 >>> s = ArmStats(2, window=2)
->>> s.add(np.array([0, 0, 1]), np.array([1.0, 0.0, 1.0]), np.arange(3), 3)
->>> s.counts.tolist(), s.means().tolist()
-([1.0, 1.0], [0.0, 1.0])
+>>> s.add([[1.0, np.nan], [0.0, np.nan], [np.nan, 1.0]])
+>>> s.counts.tolist(), s.means().tolist(), s.steps
+([1.0, 1.0], [0.0, 1.0], 3)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numba import njit
 
 from online_models.errors import ModelError
-from online_models.validate import integer, number
+from online_models.validate import integer, number, values
 
-__all__ = ["ArmStats"]
+__all__ = ["ArmStats", "stats_step"]
 
 
 class ArmStats:
@@ -49,48 +59,93 @@ class ArmStats:
         if gamma is not None:
             number("selection.gamma", gamma, low=0.0, high=1.0, low_open=True, high_open=True)
         self.window = None if window is None else integer("selection.window", window, low=1)
-        self.steps = 0
         self.counts: np.ndarray = np.zeros(self.n_arms)
         self.sums: np.ndarray = np.zeros(self.n_arms)
         self.squares: np.ndarray = np.zeros(self.n_arms)
-        # the windowed mode keeps its observations: global step, arm, value
-        self._at = np.zeros(0, dtype=np.int64)
-        self._arms = np.zeros(0, dtype=np.int64)
-        self._values = np.zeros(0)
+        self.ring = np.full((self.window or 0, self.n_arms), np.nan)  # windowed: the kept rows
+        self.clock = np.zeros(1, dtype=np.int64)  # steps so far
 
-    def add(self, arms: np.ndarray, values: np.ndarray, steps: np.ndarray, n_steps: int) -> None:
-        """Record observations and advance time by ``n_steps``.
+    @property
+    def steps(self) -> int:
+        """Steps (labels) so far."""
+        return int(self.clock[0])
 
-        Args:
-            arms: arm of each observation (int array).
-            values: value of each observation (float array, same length).
-            steps: step of each observation within this batch, in ``[0, n_steps)``, non-decreasing.
-            n_steps: number of steps (events) the batch covers.
-        """
-        if self.window is not None:
-            keep_from = self.steps + n_steps - self.window
-            at = np.concatenate([self._at, self.steps + steps])
-            arms = np.concatenate([self._arms, arms])
-            values = np.concatenate([self._values, values])
-            kept = at >= keep_from
-            self._at, self._arms, self._values = at[kept], arms[kept], values[kept]
-            self.counts = np.bincount(self._arms, minlength=self.n_arms).astype(float)
-            self.sums = np.bincount(self._arms, self._values, minlength=self.n_arms)
-            self.squares = np.bincount(self._arms, self._values**2, minlength=self.n_arms)
-        else:
-            if self.gamma is None:
-                weights = np.ones(len(arms))
-            else:
-                weights = self.gamma ** (n_steps - 1 - steps).astype(float)
-                decay = self.gamma**n_steps
-                self.counts *= decay
-                self.sums *= decay
-                self.squares *= decay
-            self.counts += np.bincount(arms, weights, minlength=self.n_arms)
-            self.sums += np.bincount(arms, weights * values, minlength=self.n_arms)
-            self.squares += np.bincount(arms, weights * values**2, minlength=self.n_arms)
-        self.steps += n_steps
+    @property
+    def discount(self) -> float:
+        """The per-step factor passed to :func:`stats_step`: ``gamma``, or 0 for none."""
+        return 0.0 if self.gamma is None else float(self.gamma)
+
+    def add(self, rows: Sequence[Sequence[float]] | np.ndarray) -> None:
+        """Advance one step per row and record each row's values (NaN: no observation)."""
+        r = values("ArmStats.add(rows)", rows, (None, self.n_arms), allow_nan=True)
+        _add_rows(self.counts, self.sums, self.squares, self.ring, self.clock, self.discount, r)
 
     def means(self) -> np.ndarray:
         """Mean value of each arm (0 for an arm with no weight)."""
         return np.divide(self.sums, self.counts, out=np.zeros(self.n_arms), where=self.counts > 0)
+
+
+@njit(cache=True)
+def stats_step(
+    counts: np.ndarray,
+    sums: np.ndarray,
+    squares: np.ndarray,
+    ring: np.ndarray,
+    clock: np.ndarray,
+    discount: float,
+    row: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """One step: forget (discount or window), then add the row's non-NaN values."""
+    k = counts.shape[0]
+    window = ring.shape[0]
+    if discount > 0.0:
+        for a in range(k):
+            counts[a] *= discount
+            sums[a] *= discount
+            squares[a] *= discount
+    if window > 0:
+        pos = clock[0] % window
+        if clock[0] >= window:
+            for a in range(k):
+                old = ring[pos, a]
+                if not np.isnan(old):
+                    counts[a] -= 1.0
+                    sums[a] -= old
+                    squares[a] -= old * old
+        for a in range(k):
+            ring[pos, a] = row[a]
+    for a in range(k):
+        v = row[a]
+        if not np.isnan(v):
+            counts[a] += 1.0
+            sums[a] += v
+            squares[a] += v * v
+    clock[0] += 1
+    if window > 0 and clock[0] % window == 0:
+        for a in range(k):  # the ring is full and in step order: exact totals again
+            c = 0.0
+            s = 0.0
+            q = 0.0
+            for t in range(window):
+                v = ring[t, a]
+                if not np.isnan(v):
+                    c += 1.0
+                    s += v
+                    q += v * v
+            counts[a] = c
+            sums[a] = s
+            squares[a] = q
+
+
+@njit(cache=True)
+def _add_rows(
+    counts: np.ndarray,
+    sums: np.ndarray,
+    squares: np.ndarray,
+    ring: np.ndarray,
+    clock: np.ndarray,
+    discount: float,
+    rows: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(rows.shape[0]):
+        stats_step(counts, sums, squares, ring, clock, discount, rows[i])

@@ -1,35 +1,41 @@
 """Deployment modes: which model serves each event, and when that changes.
 
-Every mode is a picklable state machine with the same calls, batch by batch:
-
-- ``route(keys)``: at prediction time, the index (into ``models``) of the model that serves
-  each event;
-- ``update(served, rewards, positions=None)``: when the labels are in, the indices that served
-  (as routed then), a ``(n_events, n_models)`` reward matrix ("higher is better": 0/1
-  correctness, or a negative error; NaN where a model did not predict or is not scored) and
-  optionally each event's position (offset, id); returns event records for the alerts sink;
-- ``summary()``: the metrics of the served predictions and of every model.
+Every mode is a :class:`~online_models.serving.ServingRule`: :meth:`Deployment.run` walks a
+batch's items (events to serve, labels whose rewards arrive) one at a time in stream order in a
+compiled loop (:mod:`online_models.deployment_loop`). Events are routed, labels score the
+models ("higher is better" rewards: 0/1 correctness or a negative error; NaN where a model did
+not predict), and a decision (a promotion, a rollback) is taken at the exact label that makes
+it due and recorded at that label's position: the same for any batch size or cut. With
+``feedback="bandit"`` a label scores only the model that served its event.
 
 Modes:
 
 - :class:`Shadow`: the champion serves; the other models predict and are scored, never served.
 - :class:`ChampionChallenger`: as shadow, and a challenger replaces the champion when it beats it
-  on paired outcomes over a sliding window (McNemar's test, see
-  :mod:`online_models.significance`).
+  on paired outcomes over a sliding window of labels (McNemar's test, see
+  :mod:`online_models.significance`), tested every ``check_every`` labels.
 - :class:`Canary`: a fixed share of the keys is served by the canary, chosen by a stable hash of
-  the key, and the canary is rolled back when its windowed metric falls behind the champion's.
+  the key, and the canary is rolled back at the first label after which its windowed metric is
+  behind the champion's by more than the margin.
+
+Where the routed model has no answer for an event (its prediction is None), the champion
+serves it, else the first model with an answer (the routed model's ``passed_over`` count
+grows); the latency budget's fallback then replaces a model that is not allowed. Routing is
+deterministic: ``Served.probs`` is all ones.
 
 Event records are flat dicts (see :func:`event_record`)::
 
     {"kind": "promotion" | "rollback", "from": str, "to": str, "statistic": float,
-     "p_value": float | None, "position": <position of the batch's last event>, ...details}
+     "p_value": float | None, "position": <label_position of the deciding label>, ...details}
 
 >>> d = ChampionChallenger(["old", "new"], window=100, min_events=100, alpha=0.01)
->>> d.route(["k1", "k2"]).tolist()
-[0, 0]
->>> rewards = np.array([[0.0, 1.0]] * 20 + [[1.0, 1.0]] * 80)  # new is right where old is wrong
->>> [(r["kind"], r["from"], r["to"], r["p_value"] < 0.01) for r in d.update([0] * 100, rewards)]
-[('promotion', 'old', 'new', True)]
+>>> rewards = [[0.0, 1.0]] * 20 + [[1.0, 1.0]] * 80  # new is right where old is wrong
+>>> served = d.run([0, 1] * 100, [[True, True]] * 100, rewards, range(100), [-1] * 100,
+...                [np.nan] * 100, range(1, 101))
+>>> served.arms[:3].tolist()
+[0, 0, 0]
+>>> [(r["kind"], r["from"], r["to"], r["position"], r["p_value"] < 0.01) for r in served.records]
+[('promotion', 'old', 'new', 100, True)]
 >>> d.serving
 'new'
 """
@@ -42,17 +48,17 @@ from typing import Any
 
 import numpy as np
 
-from online_models.errors import ModelError
-from online_models.significance import discordant, mcnemar
-from online_models.validate import (
-    arm_indices,
-    construct,
-    integer,
-    name_index,
-    names,
-    number,
-    values,
+from online_models.deployment_loop import (
+    CANARY,
+    CHAMPION_CHALLENGER,
+    DONE,
+    SHADOW,
+    run_deployment,
 )
+from online_models.errors import ModelError
+from online_models.serving import Items, Served, check_items, feedback_mode
+from online_models.significance import mcnemar
+from online_models.validate import construct, integer, name_index, names, number
 
 __all__ = [
     "Deployment",
@@ -64,6 +70,16 @@ __all__ = [
     "event_record",
     "stable_units",
 ]
+
+# the compiled loop's champion/challenger arguments, for the other modes
+_NO_PAIRS = (
+    np.zeros((0, 1)),
+    np.zeros(2, dtype=np.int64),
+    np.zeros((2, 1), dtype=np.int64),
+    np.zeros(1),
+    np.zeros(1, dtype=np.int64),
+    np.zeros(1, dtype=np.int64),
+)
 
 
 def event_record(
@@ -95,81 +111,123 @@ def event_record(
 class Deployment:
     """Base of the modes: the champion serves every event; every scored model has a metric.
 
+    Attributes ``served_counts`` (events each model served) and ``passed_over`` (events routed
+    to a model that had no answer) are public.
+
     Args:
         models: the candidates' names, in the column order of ``rewards``.
         champion: the model serving at start; None for the first.
-        window: number of most recent scored events behind each windowed metric.
+        window: number of most recent scored labels behind each model's windowed metric.
+        feedback: ``"full"`` (a label scores every model) or ``"bandit"`` (only the served one).
     """
 
     mode = "deployment"
+    _code = SHADOW
 
     def __init__(
-        self, models: Sequence[str], champion: str | None = None, window: int = 1000
+        self,
+        models: Sequence[str],
+        champion: str | None = None,
+        window: int = 1000,
+        *,
+        feedback: str = "full",
     ) -> None:
         self.models = names("deployment.models", models)
         self.champion = champion
         self.window = integer("deployment.window", window, low=1)
+        self.feedback = feedback_mode(feedback)
         self._serving = (
             0 if champion is None else name_index("deployment.champion", champion, self.models)
         )
         k = len(self.models)
-        self.events = 0
         self.served_counts = np.zeros(k, dtype=np.int64)
+        self.passed_over = np.zeros(k, dtype=np.int64)
+        self._labels = np.zeros(1, dtype=np.int64)
         self._served = np.zeros(2)  # sum and count of the served rewards
         self._sums = np.zeros(k)
         self._counts = np.zeros(k, dtype=np.int64)
-        self._recent = [np.zeros(0) for _ in range(k)]  # last `window` scored rewards per model
+        # the last `window` scored rewards of each model: ring, kept, next slot, running total
+        self._recent = np.full((self.window, k), np.nan)
+        self._recent_n = np.zeros(k, dtype=np.int64)
+        self._recent_pos = np.zeros(k, dtype=np.int64)
+        self._recent_sum = np.zeros(k)
 
     @property
     def serving(self) -> str:
         """The model that serves (the champion)."""
         return self.models[self._serving]
 
-    def route(self, keys: Sequence[Any]) -> np.ndarray:
-        """Index of the model serving each event."""
-        return np.full(len(keys), self._serving, dtype=np.int64)
+    @property
+    def events(self) -> int:
+        """Labels scored so far."""
+        return int(self._labels[0])
 
-    def update(
+    def run(
         self,
-        served: Sequence[int] | np.ndarray,
+        kinds: Sequence[int] | np.ndarray,
+        available: Sequence[Sequence[bool]] | np.ndarray,
         rewards: Sequence[Sequence[float]] | np.ndarray,
-        positions: Sequence[Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Score a batch of labeled events and return the event records it triggers.
+        label_event: Sequence[int] | np.ndarray,
+        label_arm: Sequence[int] | np.ndarray,
+        label_prob: Sequence[float] | np.ndarray,
+        label_position: Sequence[Any],
+        event_keys: Sequence[Any] | None = None,
+        allowed: Sequence[bool] | np.ndarray | None = None,
+        fallback: int = -1,
+    ) -> Served:
+        """Route the events and score the labels of one batch, one item at a time in order.
 
         Args:
-            served: index of the model that served each event (as :meth:`route` said).
-            rewards: ``rewards[i, m]`` is model ``m``'s reward on event ``i``, NaN if none.
-            positions: each event's position, for the records; None counts events from 1.
+            kinds: the items in stream order: 0 an event to serve, 1 a label.
+            available: ``(n_events, n_models)``: which models have an answer for each event.
+            rewards: ``(n_labels, n_models)``: every model's reward for each label, NaN where
+                the model did not predict its event.
+            label_event: per label, the index of its event among this batch's events, or -1
+                for an event of an earlier batch.
+            label_arm: per label of an earlier batch's event, the model that served it.
+            label_prob: unused (routing is deterministic).
+            label_position: per label, its event's stream position: a decision taken at a
+                label is recorded there.
+            event_keys: per event, its routing key (the canary needs them).
+            allowed: the latency budget's verdict per model; None allows every model.
+            fallback: the model serving in place of one that is not allowed; -1: none.
+
+        Returns:
+            The served models, the routed ones (after passing over models with no answer),
+            probabilities of 1, and the event records the labels decided.
         """
-        idx = arm_indices("update(served)", served, len(self.models))
-        r = values("update(rewards)", rewards, (len(idx), len(self.models)), allow_nan=True)
-        if positions is not None and len(positions) != len(idx):
-            raise ModelError(
-                f"update(positions): expected {len(idx)} positions, got {len(positions)}"
-            )
-        if not len(idx):
-            return []
-        self.events += len(idx)
-        self.served_counts += np.bincount(idx, minlength=len(self.models))
-        own = r[np.arange(len(idx)), idx]
-        own = own[np.isfinite(own)]
-        self._served += (own.sum(), own.size)
-        scored = self._scored(idx, r)
-        ok = np.isfinite(scored)
-        self._sums += np.where(ok, scored, 0.0).sum(axis=0)
-        self._counts += ok.sum(axis=0)
-        for m in range(len(self.models)):
-            self._recent[m] = np.concatenate([self._recent[m], scored[ok[:, m], m]])[-self.window :]
-        position = self.events if positions is None else positions[-1]
-        return self._decide(r, position)
+        items = check_items(
+            len(self.models), kinds, available, rewards, label_event, label_arm, label_prob,
+            label_position, allowed, fallback,
+        )  # fmt: skip
+        units = self._units(items, event_keys)
+        n = items.n_events
+        arms, chosen = np.empty(n, np.int64), np.empty(n, np.int64)
+        records: list[dict[str, Any]] = []
+        i = e = j = 0
+        while True:
+            canary, rolled_back, share, every, min_events, margin = self._loop_settings()
+            i, e, j, status = run_deployment(
+                self._code, i, e, j, self._serving, canary, rolled_back, share, units,
+                self.feedback == "bandit", every, min_events, margin,
+                items.kinds, items.available, items.rewards, items.label_event, items.label_arm,
+                items.allowed, items.fallback,
+                self.served_counts, self.passed_over, self._served, self._sums, self._counts,
+                self._labels, self._recent, self._recent_n, self._recent_pos, self._recent_sum,
+                *self._pairs_state(), arms, chosen,
+            )  # fmt: skip
+            if status == DONE:
+                return Served(arms, chosen, np.ones(n), records)
+            records.extend(self._decide(status, items.label_position[j - 1]))
 
     def window_means(self) -> np.ndarray:
-        """Mean reward of each model over its last ``window`` scored events (NaN if none)."""
-        return np.array([w.mean() if w.size else np.nan for w in self._recent])
+        """Mean reward of each model over its last ``window`` scored labels (NaN if none)."""
+        n = self._recent_n
+        return np.divide(self._recent_sum, n, out=np.full(n.shape, np.nan), where=n > 0)
 
     def summary(self) -> dict[str, Any]:
-        """The served metric and, per model: times served, mean reward, windowed mean reward."""
+        """The served metric and, per model: times served, times passed over, mean reward,
+        windowed mean reward."""
         window_means = self.window_means()
         served_sum, served_n = self._served
         return {
@@ -183,23 +241,31 @@ class Deployment:
             "models": {
                 name: {
                     "served": int(self.served_counts[m]),
+                    "passed_over": int(self.passed_over[m]),
                     "mean_reward": _mean(self._sums[m], self._counts[m]),
                     "events": int(self._counts[m]),
                     "window_mean_reward": None
                     if np.isnan(window_means[m])
                     else float(window_means[m]),
-                    "window_events": int(self._recent[m].size),
+                    "window_events": int(self._recent_n[m]),
                 }
                 for m, name in enumerate(self.models)
             },
         }
 
-    def _scored(self, served: np.ndarray, rewards: np.ndarray) -> np.ndarray:
-        """The rewards that count for each model's metric (all of them, by default)."""
-        return rewards
+    def _units(self, items: Items, event_keys: Sequence[Any] | None) -> np.ndarray:
+        """The canary's hash of each event's key (nothing for the other modes)."""
+        return np.zeros(0)
 
-    def _decide(self, rewards: np.ndarray, position: Any) -> list[dict[str, Any]]:
-        return []
+    def _loop_settings(self) -> tuple[int, bool, float, int, int, float]:
+        """canary, rolled_back, share, every, min_events, margin for the compiled loop."""
+        return 0, True, 0.0, 0, 0, 0.0
+
+    def _pairs_state(self) -> tuple[np.ndarray, ...]:
+        return _NO_PAIRS
+
+    def _decide(self, status: int, position: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError  # pragma: no cover - only modes with decision points stop
 
 
 def _mean(total: float, count: float) -> float | None:
@@ -212,10 +278,12 @@ class Shadow(Deployment):
     Args:
         models: the candidates' names, in the column order of ``rewards``.
         champion: the serving model; None for the first.
-        window: number of most recent events behind each windowed metric.
+        window: number of most recent scored labels behind each windowed metric.
+        feedback: ``"full"`` or ``"bandit"``.
 
     >>> d = Shadow(["live", "shadow"])
-    >>> d.update(d.route(["a", "b"]), [[1.0, 0.0], [1.0, 1.0]])
+    >>> d.run([0, 1, 0, 1], [[True, True]] * 2, [[1.0, 0.0], [1.0, 1.0]], [0, 1], [-1, -1],
+    ...       [np.nan] * 2, [1, 2]).records
     []
     >>> d.summary()["models"]["shadow"]["mean_reward"]
     0.5
@@ -227,14 +295,16 @@ class Shadow(Deployment):
 class ChampionChallenger(Deployment):
     """The champion serves; a challenger replaces it when it is significantly better.
 
-    Every ``check_every`` events, once the sliding window holds ``min_events`` paired events,
-    each challenger is compared with the champion by McNemar's test on the events of the window
+    Every ``check_every`` labels, once the sliding window holds ``min_events`` labels, each
+    challenger is compared with the champion by McNemar's test on the labels of the window
     where one has a strictly higher reward than the other (for 0/1 rewards, McNemar's discordant
     pairs; for real rewards, the sign test). A challenger with more wins and a p-value below
-    ``alpha / (number of challengers)`` (Bonferroni) is promoted; among several, the smallest
-    p-value wins. With ``min_gain``, the challenger's mean reward over the window's paired events
-    must also exceed the champion's by that much (practical, not only statistical, significance).
-    The window then restarts, so the new champion has to be beaten afresh.
+    ``alpha / (number of challengers)`` (Bonferroni) is promoted at that label; among several,
+    the smallest p-value wins. With ``min_gain``, the challenger's mean reward over the window's
+    paired labels must also exceed the champion's by that much (practical, not only
+    statistical, significance). The window then restarts, so the new champion has to be beaten
+    afresh. The count of labels to the next test restarts at every test; while the window holds
+    fewer than ``min_events`` labels, the test waits for the label that completes it.
 
     False promotions: the test is two-sided and only a win promotes, so at each check the chance
     that an equally good challenger is promoted is at most ``alpha / 2``. Checks on disjoint
@@ -246,11 +316,13 @@ class ChampionChallenger(Deployment):
         models: the candidates' names, in the column order of ``rewards`` (at least two).
         champion: the serving model at start; None for the first.
         alpha: significance level, in (0, 1).
-        window: number of most recent events in the test.
-        min_events: events the window needs before any test, in [1, window].
-        check_every: events between tests; None for ``window`` (disjoint windows).
+        window: number of most recent labels in the test.
+        min_events: labels the window needs before any test, in [1, window].
+        check_every: labels between tests; None for ``window`` (disjoint windows).
         method: McNemar's method: ``"auto"``, ``"exact"`` or ``"chi2"``.
         min_gain: least gain in mean reward a promotion needs, >= 0.
+        feedback: ``"full"`` or ``"bandit"`` (with bandit feedback only the champion is scored,
+            so no challenger is ever promoted).
 
     Records: ``{"kind": "promotion", "from", "to", "statistic", "p_value", "position",
     "test": "mcnemar", "method", "champion_better", "challenger_better", "gain", "events",
@@ -258,6 +330,7 @@ class ChampionChallenger(Deployment):
     """
 
     mode = "champion_challenger"
+    _code = CHAMPION_CHALLENGER
 
     def __init__(
         self,
@@ -270,8 +343,9 @@ class ChampionChallenger(Deployment):
         check_every: int | None = None,
         method: str = "auto",
         min_gain: float = 0.0,
+        feedback: str = "full",
     ) -> None:
-        super().__init__(models, champion, window)
+        super().__init__(models, champion, window, feedback=feedback)
         if len(self.models) < 2:
             raise ModelError("deployment.models: champion/challenger needs at least two models")
         self.min_gain = number("deployment.min_gain", min_gain, low=0.0)
@@ -291,41 +365,46 @@ class ChampionChallenger(Deployment):
         self.method = method
         self.promotions = 0
         self.last_check: dict[str, dict[str, Any]] = {}
-        self._pairs = np.zeros((0, len(self.models)))
-        self._since_check = 0
+        k = len(self.models)
+        # the paired window: ring of reward rows, (rows kept, next slot), discordant counts
+        # against the champion (row 0: champion better, row 1: challenger better), sums and
+        # counts of the finite differences challenger - champion, labels since the last test
+        self._pairs = np.full((self.window, k), np.nan)
+        self._pairs_at = np.zeros(2, dtype=np.int64)
+        self._better = np.zeros((2, k), dtype=np.int64)
+        self._diff = np.zeros(k)
+        self._diff_n = np.zeros(k, dtype=np.int64)
+        self._since = np.zeros(1, dtype=np.int64)
 
     def summary(self) -> dict[str, Any]:
         """The base summary, plus promotions, the window's size and the last test per model."""
         out = super().summary()
         out.update(
-            promotions=self.promotions, window_events=len(self._pairs), last_check=self.last_check
+            promotions=self.promotions,
+            window_events=int(self._pairs_at[0]),
+            last_check=self.last_check,
         )
         return out
 
-    def _decide(self, rewards: np.ndarray, position: Any) -> list[dict[str, Any]]:
-        self._pairs = np.concatenate([self._pairs, rewards])[-self.window :]
-        self._since_check += len(rewards)
+    def _loop_settings(self) -> tuple[int, bool, float, int, int, float]:
         every = self.window if self.check_every is None else self.check_every
-        if self._since_check < every or len(self._pairs) < self.min_events:
-            return []
-        self._since_check = 0
-        champion = self._pairs[:, self._serving]
+        return 0, True, 0.0, every, self.min_events, 0.0
+
+    def _pairs_state(self) -> tuple[np.ndarray, ...]:
+        return self._pairs, self._pairs_at, self._better, self._diff, self._diff_n, self._since
+
+    def _decide(self, status: int, position: Any) -> list[dict[str, Any]]:
+        self._since[0] = 0
         level = self.alpha / (len(self.models) - 1)
         self.last_check, best = {}, None
         for m, name in enumerate(self.models):
             if m == self._serving:
                 continue
-            test = mcnemar(*discordant(champion, self._pairs[:, m]), method=self.method)
-            diff = self._pairs[:, m] - champion
-            diff = diff[np.isfinite(diff)]
-            gain = float(diff.mean()) if diff.size else 0.0
-            self.last_check[name] = {
-                "p_value": test.p_value,
-                "wins": test.c,
-                "losses": test.b,
-                "gain": gain,
-            }
-            if test.c > test.b and test.p_value < level and gain >= self.min_gain:
+            b, c = int(self._better[0, m]), int(self._better[1, m])
+            test = mcnemar(b, c, method=self.method)
+            gain = float(self._diff[m] / self._diff_n[m]) if self._diff_n[m] else 0.0
+            self.last_check[name] = {"p_value": test.p_value, "wins": c, "losses": b, "gain": gain}
+            if c > b and test.p_value < level and gain >= self.min_gain:
                 if best is None or test.p_value < best[1].p_value:
                     best = (m, test, gain)
         if best is None:
@@ -343,12 +422,16 @@ class ChampionChallenger(Deployment):
             champion_better=test.b,
             challenger_better=test.c,
             gain=gain,
-            events=len(self._pairs),
+            events=int(self._pairs_at[0]),
             alpha=self.alpha,
         )
         self._serving = m
         self.promotions += 1
-        self._pairs = self._pairs[:0]
+        self._pairs[:] = np.nan  # the window restarts
+        self._pairs_at[:] = 0
+        self._better[:] = 0
+        self._diff[:] = 0.0
+        self._diff_n[:] = 0
         return [record]
 
 
@@ -384,13 +467,14 @@ class Canary(Deployment):
     """A share of the keys meets the canary; it is rolled back if it does worse than the champion.
 
     A key is routed to the canary when ``stable_units([key], salt)[0] < share``, so one key always
-    meets the same model, in every process and after a restart. The canary is scored on the
-    events it served, the champion on the events it served (other columns of ``rewards`` are
-    ignored). After each batch, once both have ``min_events`` events in their windows, the
-    canary is rolled back (all keys go to the champion from then on) if its windowed mean reward
-    is below the champion's by more than ``margin``. The rule is a margin, not a test: make
-    ``window`` large enough that noise stays well inside it (the standard error of a windowed
-    mean of 0/1 rewards is at most ``0.5 / sqrt(window)``).
+    meets the same model, in every process and after a restart (unless that model has no answer
+    for an event: then the champion serves it). Each model is scored on the labels of the events
+    it served (other columns of ``rewards`` are ignored). After every label, once both the
+    canary's and the champion's windows hold ``min_events`` labels, the canary is rolled back
+    (every key goes to the champion from the next event on) if its windowed mean reward is below
+    the champion's by more than ``margin``. The rule is a margin, not a test: make ``window``
+    large enough that noise stays well inside it (the standard error of a windowed mean of 0/1
+    rewards is at most ``0.5 / sqrt(window)``).
 
     Args:
         models: the candidates' names, in the column order of ``rewards`` (at least two).
@@ -398,24 +482,28 @@ class Canary(Deployment):
         champion: the main model; None for the first.
         canary: the model under trial; None for the first model that is not the champion.
         salt: mixed into the hash (at most 64 bytes): another salt, another set of keys.
-        window: number of most recent served events behind each windowed metric.
-        min_events: events each window needs before a rollback, in [1, window].
+        window: number of most recent served labels behind each windowed metric.
+        min_events: labels each window needs before a rollback, in [1, window].
         margin: how far behind the champion (in reward units) the canary may fall, >= 0.
+        feedback: ``"full"`` or ``"bandit"`` (the same here: only served models are scored).
 
     Records: ``{"kind": "rollback", "from": canary, "to": champion, "statistic": canary window
     mean - champion window mean, "p_value": None, "position", "canary_mean", "champion_mean",
     "canary_events", "champion_events", "margin"}``.
 
     >>> d = Canary(["main", "trial"], share=0.5, window=10, min_events=10, margin=0.1)
-    >>> served = d.route([f"user-{i}" for i in range(40)])
-    >>> rewards = np.column_stack([np.ones(40), np.zeros(40)])  # the trial is always wrong
-    >>> [(r["kind"], r["from"], r["to"]) for r in d.update(served, rewards)]
-    [('rollback', 'trial', 'main')]
-    >>> d.route(["user-1", "user-2"]).tolist()
-    [0, 0]
+    >>> keys = [f"user-{i}" for i in range(40)]
+    >>> rewards = [[1.0, 0.0]] * 40  # the trial is always wrong
+    >>> served = d.run([0, 1] * 40, [[True, True]] * 40, rewards, range(40), [-1] * 40,
+    ...                [np.nan] * 40, range(40), event_keys=keys)
+    >>> [(r["kind"], r["from"], r["to"], r["position"]) for r in served.records]
+    [('rollback', 'trial', 'main', 19)]
+    >>> served.arms[20:].any()  # from the next event on, every key meets the champion
+    np.False_
     """
 
     mode = "canary"
+    _code = CANARY
 
     def __init__(
         self,
@@ -428,8 +516,9 @@ class Canary(Deployment):
         window: int = 1000,
         min_events: int = 200,
         margin: float = 0.02,
+        feedback: str = "full",
     ) -> None:
-        super().__init__(models, champion, window)
+        super().__init__(models, champion, window, feedback=feedback)
         if len(self.models) < 2:
             raise ModelError("deployment.models: a canary needs at least two models")
         self.share = number(
@@ -459,45 +548,42 @@ class Canary(Deployment):
         self.margin = number("deployment.margin", margin, low=0.0)
         self.rolled_back = False
 
-    def route(self, keys: Sequence[Any]) -> np.ndarray:
-        """The canary for keys in its share (until a rollback), the champion for the others."""
-        if self.rolled_back:
-            return super().route(keys)
-        units = stable_units(keys, self.salt)
-        return np.where(units < self.share, self._canary, self._serving)
-
     def summary(self) -> dict[str, Any]:
         """The base summary, plus the canary, its share and whether it was rolled back."""
         out = super().summary()
         out.update(canary=self.models[self._canary], share=self.share, rolled_back=self.rolled_back)
         return out
 
-    def _scored(self, served: np.ndarray, rewards: np.ndarray) -> np.ndarray:
-        rows = np.arange(len(served))
-        own = np.full(rewards.shape, np.nan)
-        own[rows, served] = rewards[rows, served]
-        return own
+    def _units(self, items: Items, event_keys: Sequence[Any] | None) -> np.ndarray:
+        if self.rolled_back or items.n_events == 0:
+            return np.zeros(0)
+        if event_keys is None or len(event_keys) != items.n_events:
+            raise ModelError(
+                f"run(event_keys): a canary routes by key: expected {items.n_events} keys, got "
+                f"{None if event_keys is None else len(event_keys)}"
+            )
+        return stable_units(event_keys, self.salt)
 
-    def _decide(self, rewards: np.ndarray, position: Any) -> list[dict[str, Any]]:
-        trial, main = self._recent[self._canary], self._recent[self._serving]
-        if self.rolled_back or min(trial.size, main.size) < self.min_events:
-            return []
-        gap = float(trial.mean() - main.mean())
-        if gap >= -self.margin:
-            return []
+    def _loop_settings(self) -> tuple[int, bool, float, int, int, float]:
+        return self._canary, self.rolled_back, self.share, 0, self.min_events, self.margin
+
+    def _decide(self, status: int, position: Any) -> list[dict[str, Any]]:
         self.rolled_back = True
+        trial, main = int(self._recent_n[self._canary]), int(self._recent_n[self._serving])
+        canary_mean = float(self._recent_sum[self._canary] / trial)
+        champion_mean = float(self._recent_sum[self._serving] / main)
         return [
             event_record(
                 "rollback",
                 self.models[self._canary],
                 self.serving,
                 position,
-                gap,
+                canary_mean - champion_mean,
                 None,
-                canary_mean=float(trial.mean()),
-                champion_mean=float(main.mean()),
-                canary_events=int(trial.size),
-                champion_events=int(main.size),
+                canary_mean=canary_mean,
+                champion_mean=champion_mean,
+                canary_events=trial,
+                champion_events=main,
                 margin=self.margin,
             )
         ]

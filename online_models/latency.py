@@ -5,7 +5,11 @@ never reads a clock) and passes it to :meth:`LatencyBudget.observe`. Times are t
 milliseconds per event, so the budget does not depend on the batch size, and smoothed
 (exponentially weighted) so one slow batch (a pause for garbage collection) does not flip a
 candidate. A candidate whose latency per event exceeds ``budget_ms`` may not serve: the events
-chosen for it go to the ``fallback`` (a fast model that always may serve). Optionally a latency
+chosen for it go to the ``fallback`` (a fast model that always may serve). The swap itself is
+done by the serving rule, per event: pass :meth:`LatencyBudget.allowed` and
+:attr:`LatencyBudget.fallback_index` to its ``run`` (:mod:`online_models.serving`), then
+:meth:`LatencyBudget.count_fallbacks` with what it returns. The verdict is wall-clock based, so
+it may differ between two runs over the same stream. Optionally a latency
 cost, ``cost_per_ms`` reward units per millisecond per event, is subtracted from rewards, so a
 policy learns to trade accuracy for speed.
 
@@ -16,8 +20,11 @@ batches without a measurement and it gets another chance.
 >>> budget = LatencyBudget(["tree", "linear"], budget_ms=0.05, fallback="linear")
 >>> budget.observe([80.0, 2.0], events=1000).tolist()  # 0.08 and 0.002 ms per event
 [False, True]
->>> budget.apply([0, 1, 0]).tolist()
-[1, 1, 1]
+>>> from online_models.deployment import Shadow
+>>> served = Shadow(["tree", "linear"]).run([0, 0, 0], [[True, True]] * 3, [], [], [], [], [],
+...     allowed=budget.allowed(), fallback=budget.fallback_index)
+>>> served.chosen.tolist(), served.arms.tolist(), budget.count_fallbacks(served)
+([0, 0, 0], [1, 1, 1], 3)
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from online_models.errors import ModelError
+from online_models.serving import Served
 from online_models.validate import arm_indices, integer, name_index, names, number, values
 
 __all__ = ["LatencyBudget"]
@@ -100,12 +108,17 @@ class LatencyBudget:
         ok[self._fallback] = True
         return ok
 
-    def apply(self, arms: Sequence[int] | np.ndarray) -> np.ndarray:
-        """The arms that serve: each chosen arm, or the fallback where it is over budget."""
-        idx = arm_indices("apply(arms)", arms, len(self.models))
-        over = ~self.allowed()[idx]
-        self.fallbacks += int(over.sum())
-        return np.where(over, self._fallback, idx)
+    @property
+    def fallback_index(self) -> int:
+        """The fallback's index in ``models`` (the ``fallback`` argument of a rule's ``run``)."""
+        return self._fallback
+
+    def count_fallbacks(self, served: Served) -> int:
+        """Count the events of a rule's ``run`` that the fallback served in place of the chosen
+        model (where ``served.arms`` differs from ``served.chosen``); returns that count."""
+        n = int(np.count_nonzero(served.arms != served.chosen))
+        self.fallbacks += n
+        return n
 
     def penalize(
         self,
