@@ -9,8 +9,8 @@ Metrics (prefix ``riverbed_``): ``events_total``, ``dead_letters_total{kind}``,
 ``served_metric{metric}``, ``model_metric{model,metric}``, ``label_join_pending``.
 
 >>> m = JobMetrics(CollectorRegistry())
->>> from operators.records import Batch, Event
->>> m.observe(Batch(events=(Event("a", 0, {}),), read_at=0.0), {})
+>>> from operators.records import Batch, Events
+>>> m.observe(Batch(events=Events.of([{}]), read_at=0.0), {})
 >>> b"riverbed_events_total 1.0" in generate_latest(m.registry)
 True
 """

@@ -6,8 +6,8 @@ over resumed executions (the report is in the recovery snapshot); ``elapsed_s`` 
 ``throughput_eps`` describe the current execution.
 
 >>> r = RunReport(progress=False)
->>> from operators.records import Batch, Event
->>> _ = r.update(Batch(events=(Event("a", 0, {}),), read_at=0.0))
+>>> from operators.records import Batch, Events
+>>> _ = r.update(Batch(events=Events.of([{}]), read_at=0.0))
 >>> s = r.on_eof()[0]
 >>> s["events_in"], s["events_bad"], sorted(s["latency_ms"])
 (1, 0, ['p50', 'p95', 'p99'])

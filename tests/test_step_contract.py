@@ -25,7 +25,6 @@ import pytest
 
 from flows.config import parse
 from flows.dataflow import build_pipeline
-from flows.learn.drift_actions import DriftActions, DriftSettings
 from flows.learn.serving import Serving, ServingSettings
 from flows.report import RunReport
 from online_models.scoring import MetricsSettings, Scoring
@@ -157,10 +156,9 @@ def _update(step: Any, item: Any) -> Any:
 
 
 def _join(j: LabelJoin, item: Batch) -> Any:
-    early = j.add_events([e.id for e in item.events], [e.ts_ms for e in item.events], item.events)
-    labels = item.labels
-    return early, j.add_labels([lab.id for lab in labels], [lab.ts_ms for lab in labels],
-                               [lab.y for lab in labels]), dict(j.counts), len(j)  # fmt: skip
+    out = j.run(item.events, item.labels)
+    j.settle(item.events, {k: f"payload {k}" for k in out.waiting})
+    return out, dict(j.counts), len(j)
 
 
 CLASSIFICATION = task("classification")
@@ -169,11 +167,12 @@ ARMS = ["a", "b", "c"]
 
 def _serve(s: Serving, item: tuple[list[str], np.ndarray, np.ndarray]) -> Any:
     keys, rewards, probs = item
-    arms, p = s.route(keys, np.ones(len(ARMS)))
-    served = arms[: len(rewards)]
-    alerts = s.reward(served, rewards[: len(served)], list(probs[: len(served)]),
-                      list(range(len(served))))  # fmt: skip
-    return arms, p, alerts, s.summary(ARMS)
+    n = len(keys)
+    kinds = np.array([0, 1] * n, dtype=np.int8)  # each event, then its label
+    available = np.ones((n, len(ARMS)), dtype=bool)
+    served = s.run(kinds, available, rewards, np.arange(n), np.full(n, -1), probs,
+                   list(range(n)), keys, [1.0] * len(ARMS))  # fmt: skip
+    return served, s.summary(ARMS)
 
 
 def _serving_items(rng: np.random.Generator) -> list[Any]:
@@ -200,18 +199,6 @@ def _scoring_items(rng: np.random.Generator) -> list[Any]:
         out.append((rng.integers(0, 3, n).tolist(), (rng.random(n) < 0.5).tolist(),
                     [None if r < 0.05 else bool(r < 0.6) for r in rng.random(n)]))  # fmt: skip
     return out
-
-
-def _watch(d: DriftActions, item: np.ndarray) -> Any:
-    start = d.monitor._seen["a"]
-    positions = list(range(start, start + len(item)))
-    alerts = d.watch(0, item.tolist(), positions, [str(p) for p in positions], positions)
-    return alerts, d.on_alerts(alerts, [], positions[-1] if positions else 0, start)
-
-
-def _error_items(rng: np.random.Generator) -> list[np.ndarray]:
-    return [(rng.random(int(rng.integers(0, 200))) < (0.1 if b < 20 else 0.6)).astype(float)
-            for b in range(40)]  # fmt: skip
 
 
 CASES = [
@@ -245,8 +232,9 @@ CASES = [
     Case("Serving", lambda s: Serving.build(ServingSettings(), ARMS, s), _serve, _serving_items),
     Case("Scoring", lambda s: Scoring(MetricsSettings(window=30, slices=("country",)),
                                       CLASSIFICATION, ARMS), _score, _scoring_items),
-    Case("DriftActions", lambda s: DriftActions(DriftSettings(warmup=50), ["a"], CLASSIFICATION),
-         _watch, _error_items),
+    Case("LearnStep-reset", lambda s: learn(
+        s, drift={"warmup": 20, "action": "reset_model", "params": {"delta": 0.5}}),
+        _update, featured),
     Case("OutputGuard", lambda s: pipeline(s)["output_guard"], _update,
          lambda rng: [out for b in featured(rng) for out in learn(0).update(b)]),
     Case("RunReport", lambda s: RunReport(), _update, featured),

@@ -445,7 +445,7 @@ class _Probabilities:
 
     def predicted(self, idx: np.ndarray, answers: Answers) -> None:
         if self.on and answers.P is not None:
-            cols = self._columns(answers.classes)
+            cols = self._columns(answers.classes)  # may grow P: index it after
             self.P[np.ix_(idx, cols)] = answers.P
 
     def labeled_here(self, lj: np.ndarray, at: np.ndarray) -> None:
@@ -455,7 +455,8 @@ class _Probabilities:
     def labeled_earlier(self, j: int, frozen: tuple[Sequence[Any], np.ndarray] | None) -> None:
         if self.on and frozen is not None:
             classes, row = frozen
-            self.L[j, self._columns(classes)] = row
+            cols = self._columns(classes)  # may grow L: index it after
+            self.L[j, cols] = row
 
     def of_predictions(self) -> tuple[np.ndarray | None, list[Any]]:
         return (self.P, list(self.classes)) if self.on else (None, [])

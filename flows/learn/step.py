@@ -115,6 +115,8 @@ class LearnStep:
         self.checkpointing = checkpointing
         self.position = 0  # events predicted so far: the position of alerts
         self.labels_joined = 0
+        self.names: tuple[str, ...] = ()  # the feature columns (as of the last batch)
+        self.sparse: tuple[bool, ...] = ()
 
     @property
     def learners(self) -> list[Learner]:
@@ -178,13 +180,12 @@ class LearnStep:
         predicted = np.flatnonzero(joined.predict)
         n_events = len(events)
         waited = [p for p in joined.waited if p is not None]
-        if features is None:
-            width = len(waited[0].row) if waited else 0
-            names: tuple[str, ...] = ()
-            sparse: tuple[bool, ...] = ()
-            X = np.zeros((n_events, width))
+        if features is None:  # no event in the batch: the columns are those of the last one
+            names, sparse = self.names, self.sparse
+            X = np.zeros((n_events, len(names)))
         else:
             names, sparse, X = features.names, features.sparse, features.matrix
+            self.names, self.sparse = tuple(names), tuple(sparse)
         if waited:
             X = np.vstack([X, np.vstack([p.row for p in waited])])
         # Row of each op: the event's row, or the next frozen row of an earlier event.
@@ -200,9 +201,9 @@ class LearnStep:
         event_position = np.zeros(n_events, dtype=np.int64)
         event_position[predicted] = self.position + 1 + np.arange(len(predicted))
         self.position += len(predicted)
-        positions = np.where(event >= 0, event_position[np.maximum(event, 0)], 0)
+        positions = _at(event_position, event)
         ids: list[str] = [events.ids[e] if e >= 0 else "" for e in event.tolist()]
-        ts = np.where(event >= 0, events.ts_ms[np.maximum(event, 0)] if n_events else 0, 0)
+        ts = _at(events.ts_ms, event)
         earlier: list[Any] = []
         for j, (i, p) in enumerate(zip(learn.tolist(), joined.waited)):
             earlier.append(p)
@@ -414,3 +415,11 @@ class LearnStep:
         if self.checkpointing is not None:
             out["model_checkpoints"] = self.checkpointing.summary()
         return out
+
+
+def _at(values: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """``values`` of each op's event (0 for the ops of an earlier batch's events)."""
+    out = np.zeros(len(event), dtype=values.dtype)
+    here = event >= 0
+    out[here] = values[event[here]]
+    return out

@@ -12,14 +12,14 @@ import pytest
 from river import base
 
 from flows.config import parse
-from flows.learn.drift_actions import DriftActions, DriftSettings
+from flows.learn.lane import ChallengerSettings, Lane
 from flows.learn.serving import Serving, ServingSettings
 from flows.learn.step import LearnStep
 from online_models.scoring import MetricsSettings, Scoring
 from online_models.tasks import task
 from operators.featurize import FeatureSpec, Featurizer
 from operators.label_join import LabelJoin, LabelSettings
-from operators.records import Batch, Event, FeatureBlock, Label
+from operators.records import Batch, Events, FeatureBlock, Labels
 from tests.flows.helpers import read_jsonl, run_file
 from tests.learners import learner as make_learner
 
@@ -56,23 +56,26 @@ def test_models_learn_the_features_frozen_at_prediction_time():
     learner.model = spy = Recorder()
     classification = task("classification")
     step = LearnStep(
-        [learner],
+        [Lane(0, learner, classification, None, "alert", ChallengerSettings())],
         Serving.build(ServingSettings(), ["spy"], 0),
         LabelJoin(LabelSettings(ttl_ms=10**9)),
         Scoring(MetricsSettings(), classification, ["spy"]),
-        DriftActions(DriftSettings(), ["spy"], classification),
         classification,
     )
 
-    def batch(values, start, labels=()):
-        events = tuple(Event(str(start + i), start + i, {"a": v}) for i, v in enumerate(values))
-        names, matrix = featurizer.update([e.fields for e in events])
+    def batch(values, start, labels=None):
+        times = range(start, start + len(values))
+        events = Events.of([{"a": v} for v in values], ["a"], ids=[str(t) for t in times],
+                           ts_ms=times)  # fmt: skip
+        names, matrix = featurizer.transform_then_learn(events.numeric, events.categorical)
         block = FeatureBlock(names, matrix, featurizer.sparse)
-        return Batch(events, tuple(labels), features=block)
+        return Batch(events, labels or Labels(), features=block)
 
     step.update(batch([1.0, 2.0, 3.0], 0))  # predicted; labels come later
     # The scaler's statistics move on (large values) before the labels arrive.
-    step.update(batch([100.0, 200.0], 3, [Label("0", 9, 1), Label("2", 9, 0)]))
+    late = Labels.of(["0", "2"], [1, 0], [9, 9])
+    late = Labels(late.ids, late.ts_ms, late.ys, late.sources, np.array([100, 101]))  # after all
+    step.update(batch([100.0, 200.0], 3, late))
     assert spy.learned == [spy.predicted[0], spy.predicted[2]]
     # Event "2" (a = 3) was scaled with the mean 1.5 and deviation 0.5 of the values before it.
     assert spy.learned[1]["a"] == pytest.approx(3.0)

@@ -11,7 +11,7 @@ from flows.config import ConfigError, parse
 from flows.outputs import KEEP_BYTES, SINK_NAMES, OutputGuard, SizeLimit
 from flows.replay import Bound, ReplayError, parse_bound
 from flows.sinks import SinkError, dumps
-from operators.records import Alert, Batch, DeadLetter, Event, Label
+from operators.records import Alert, Batch, DeadLetter, Events, Labels
 
 MODELS = [{"name": "lr", "estimator": "fast_logistic_regression"}]
 
@@ -100,16 +100,14 @@ def test_replay_bounds_that_make_no_sense(text, option):
 
 def test_label_delay_keeps_its_labels_at_a_stop_and_releases_them_at_the_end():
     d = shutdown.StopAwareLabelDelay(5)
-    events = tuple(Event(str(i), i, {}) for i in range(3))
-    labels = tuple(Label(str(i), i, 1) for i in range(3))
-    d.update(Batch(events=events, labels=labels))
+    d.update(Batch(events=Events.of([{}] * 3), labels=Labels.of(["0", "1", "2"], [1, 1, 1])))
     shutdown.request("SIGTERM")
     try:
         assert d.on_eof() == [] and len(d._held) == 3
     finally:
         shutdown.reset()
     (rest,) = d.on_eof()
-    assert [lab.id for lab in rest.labels] == ["0", "1", "2"]
+    assert list(rest.labels.ids) == ["0", "1", "2"]
 
 
 def test_new_configuration_keys_are_validated():

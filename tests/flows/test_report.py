@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from flows.report import RunReport, format_summary
-from operators.records import Batch, DeadLetter, Event, Label
+from operators.records import Batch, DeadLetter, Events, Labels
 
 
 def batch(n, start=0, dead=0, read_at=0.0):
-    events = tuple(Event(str(i), i, {}) for i in range(start, start + n))
-    labels = tuple(Label(str(i), i, 1) for i in range(start, start + n))
+    ids = [str(i) for i in range(start, start + n)]
+    events = Events.of([{}] * n, ids=ids)
+    labels = Labels.of(ids, [1] * n)
     dl = tuple(DeadLetter("malformed_json", "bad", f"t@{i}", b"{") for i in range(dead))
     return Batch(events, labels, dl, read_at)
 
