@@ -194,9 +194,10 @@ def learn_serve(cfg: Config, frozen: bool = False) -> LearnServe:
     sel, dep, lat, met = cfg.selection, cfg.deployment, cfg.latency, cfg.metrics
     schema_hash = checkpoints.feature_schema_hash(feature_schema(cfg))
     serving = Serving(
-        make_policy(sel.policy, names, cfg.job.seed, **sel.params),
-        sel.feedback,
-        None if dep.mode == "bandit" else make_deployment(dep.mode, names, **dep.params),
+        make_policy(sel.policy, names, cfg.job.seed, **{"feedback": sel.feedback, **sel.params}),
+        None
+        if dep.mode == "bandit"
+        else make_deployment(dep.mode, names, **{"feedback": sel.feedback, **dep.params}),
         dep.key_field,
         LatencyBudget(names, lat.budget_ms, lat.fallback or names[0], cost_per_ms=lat.cost_per_ms)
         if lat.budget_ms

@@ -5,9 +5,11 @@ For each batch, in this order:
 1. **predict and serve**: every new event is predicted by every model (with class
    probabilities for a classifier); the serving rule picks whose prediction is served: the
    selection policy (``deployment.mode = "bandit"``) or a deployment mode (shadow, champion /
-   challenger, canary), then the latency budget swaps a model that was too slow on this batch
-   for the fallback. The prediction is emitted, and the features, every model's prediction and
-   the serving decision are frozen in the label join to wait for the label;
+   challenger, canary), choosing per event among the models that have an answer (never a None
+   prediction while any model has one), then the latency budget swaps a model that was too
+   slow on this batch for the fallback. The prediction is emitted, and the features, every
+   model's prediction and the serving decision are frozen in the label join to wait for the
+   label;
 2. **join, score, reward, learn**: the batch's labels are joined with the predictions waiting
    for them. Each joined example scores every model's frozen prediction (prequential metrics,
    cumulative and rolling), the served prediction (overall and per slice), rewards the policy
@@ -53,16 +55,17 @@ __all__ = ["LearnServe", "Serving", "ModelCheckpointing"]
 class Serving:
     """Who serves: the policy (bandit mode) or a deployment mode; and how rewards flow back.
 
+    The feedback (``"full"``: a label reveals every model's reward, or ``"bandit"``) is a
+    setting of the policy and of the deployment mode.
+
     Attributes:
         policy: the selection policy (serves in bandit mode; learns in every mode).
-        feedback: ``"full"`` (a label reveals every model's reward) or ``"bandit"``.
         deployment: the deployment mode, or None for bandit mode.
         key_field: the event field whose hash routes a canary (the event id when empty).
         latency: the latency budget, or None.
     """
 
     policy: Policy
-    feedback: str = "full"
     deployment: Deployment | None = None
     key_field: str = ""
     latency: LatencyBudget | None = None
@@ -251,7 +254,8 @@ class LearnServe:
             preds.append(p)
             probas.append(pr)
         kept = [events[i] for i in keep]
-        arms, probs = self._route(kept, np.array(ms))
+        available = np.array([[p is not None for p in pm] for pm in preds], dtype=bool).T
+        arms, probs = self._route(kept, np.array(ms), available)
         records, payloads = [], []
         served_preds = []
         for j, e in enumerate(kept):
@@ -283,20 +287,26 @@ class LearnServe:
         early = self.join.add_events([e.id for e in kept], [e.ts_ms for e in kept], payloads)
         return records, early
 
-    def _route(self, events: Sequence[Any], batch_ms: np.ndarray) -> tuple[np.ndarray, Any]:
+    def _route(
+        self, events: Sequence[Any], batch_ms: np.ndarray, available: np.ndarray
+    ) -> tuple[np.ndarray, Any]:
         s = self.serving
-        probs = None
-        if s.deployment is None:
-            arms = s.policy.choose(len(events))
-            probs = s.policy.last_probs
-        else:
+        allowed, fallback, keys = None, -1, None
+        if s.latency is not None:
+            allowed = s.latency.observe(batch_ms, len(events))
+            fallback = s.latency.fallback_index
+        rule: Policy | Deployment = s.policy if s.deployment is None else s.deployment
+        if s.deployment is not None:
             key = s.key_field
             keys = [str(e.meta.get(key)) if key else e.id for e in events]
-            arms = s.deployment.route(keys)
+        none = np.zeros(0, dtype=np.int64)
+        served = rule.run(
+            np.zeros(len(events), dtype=np.int8), available, np.zeros((0, len(self.learners))),
+            none, none, np.zeros(0), [], event_keys=keys, allowed=allowed, fallback=fallback,
+        )  # fmt: skip
         if s.latency is not None:
-            s.latency.observe(batch_ms, len(events))
-            arms = s.latency.apply(arms)
-        return np.asarray(arms, dtype=np.int64), probs
+            s.latency.count_fallbacks(served)
+        return served.arms, served.probs
 
     # --- join, score, reward, learn ---------------------------------------------------------
 
@@ -414,18 +424,15 @@ class LearnServe:
         s = self.serving
         if s.latency is not None:
             rewards = s.latency.penalize(rewards)
-        if s.feedback == "full":
-            s.policy.update_full(rewards)
-            seen = rewards
-        else:
-            own = rewards[np.arange(len(served)), served]
-            probs = [p[5] for p in payloads]
-            s.policy.update(served, own, None if None in probs else probs)
-            seen = np.full_like(rewards, np.nan)
-            seen[np.arange(len(served)), served] = own
+        n = len(served)
+        labels = (
+            np.ones(n, dtype=np.int8), np.zeros((0, rewards.shape[1]), dtype=bool), rewards,
+            np.full(n, -1), served, np.array([p[5] for p in payloads], dtype=float), positions,
+        )  # fmt: skip
+        s.policy.run(*labels)  # the policy learns in every mode
         if s.deployment is None:
             return []
-        records = s.deployment.update(served, seen, positions)
+        records = s.deployment.run(*labels).records
         return [dict(r, id=f"{r['kind']}/{r.get('position')}") for r in records]
 
     def _train(self, payloads: list[Any], ys: list[Any], events: list[Any]) -> None:
