@@ -85,7 +85,7 @@ class ArmStats:
         return np.divide(self.sums, self.counts, out=np.zeros(self.n_arms), where=self.counts > 0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stats_step(
     counts: np.ndarray,
     sums: np.ndarray,

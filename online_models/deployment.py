@@ -71,8 +71,9 @@ __all__ = [
     "stable_units",
 ]
 
-# the compiled loop's champion/challenger arguments, for the other modes
-_NO_PAIRS = (
+# the compiled loop's champion/challenger state: pairs, (kept, next), better, diff, diff_n, since
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_NO_PAIRS: Pairs = (  # for the other modes
     np.zeros((0, 1)),
     np.zeros(2, dtype=np.int64),
     np.zeros((2, 1), dtype=np.int64),
@@ -261,7 +262,7 @@ class Deployment:
         """canary, rolled_back, share, every, min_events, margin for the compiled loop."""
         return 0, True, 0.0, 0, 0, 0.0
 
-    def _pairs_state(self) -> tuple[np.ndarray, ...]:
+    def _pairs_state(self) -> Pairs:
         return _NO_PAIRS
 
     def _decide(self, status: int, position: Any) -> list[dict[str, Any]]:
@@ -390,7 +391,7 @@ class ChampionChallenger(Deployment):
         every = self.window if self.check_every is None else self.check_every
         return 0, True, 0.0, every, self.min_events, 0.0
 
-    def _pairs_state(self) -> tuple[np.ndarray, ...]:
+    def _pairs_state(self) -> Pairs:
         return self._pairs, self._pairs_at, self._better, self._diff, self._diff_n, self._since
 
     def _decide(self, status: int, position: Any) -> list[dict[str, Any]]:

@@ -99,7 +99,7 @@ def run_deployment(
                             break
                 if c != r:
                     passed_over[r] += 1
-            s = served_arm(c, available[e], allowed, fallback)
+            s = served_arm(c, available, e, allowed, fallback)
             out_arms[e] = s
             out_chosen[e] = c
             served_counts[s] += 1
@@ -107,11 +107,8 @@ def run_deployment(
             continue
         ev = label_event[j]
         a = out_arms[ev] if ev >= 0 else label_arm[j]
-        if bandit:
-            row[:] = np.nan
-            row[a] = rewards[j, a]
-        else:
-            row[:] = rewards[j]
+        for m in range(k):
+            row[m] = rewards[j, m] if not bandit or m == a else np.nan
         labels[0] += 1
         if not np.isnan(row[a]):
             served[0] += row[a]
@@ -138,7 +135,7 @@ def run_deployment(
     return kinds.shape[0], e, j, DONE
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push(
     ring: np.ndarray, n: np.ndarray, pos: np.ndarray, total: np.ndarray, m: int, x: float
 ) -> None:  # pragma: no cover - compiled
@@ -161,7 +158,7 @@ def _push(
     pos[m] = p
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push_pair(
     pairs: np.ndarray,
     at: np.ndarray,
@@ -175,11 +172,12 @@ def _push_pair(
     w = pairs.shape[0]
     p = at[1]
     if at[0] == w:
-        _count_pair(pairs[p], champion, better, diff, diff_n, -1)
+        _count_pair(pairs, p, champion, better, diff, diff_n, -1)
     else:
         at[0] += 1
-    pairs[p, :] = row
-    _count_pair(row, champion, better, diff, diff_n, 1)
+    for m in range(pairs.shape[1]):
+        pairs[p, m] = row[m]
+    _count_pair(pairs, p, champion, better, diff, diff_n, 1)
     p += 1
     if p == w:  # full, and in arrival order: exact sums of differences again
         p = 0
@@ -193,25 +191,27 @@ def _push_pair(
     at[1] = p
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _count_pair(
-    row: np.ndarray,
+    pairs: np.ndarray,
+    t: int,
     champion: int,
     better: np.ndarray,
     diff: np.ndarray,
     diff_n: np.ndarray,
     sign: int,
 ) -> None:  # pragma: no cover - compiled
-    """Add (``sign`` 1) or remove (-1) one row's discordant pairs and differences."""
-    ref = row[champion]
-    for m in range(row.shape[0]):
+    """Add (``sign`` 1) or remove (-1) the discordant pairs and differences of row ``t``."""
+    ref = pairs[t, champion]
+    for m in range(pairs.shape[1]):
         if m == champion:
             continue
-        if ref > row[m]:  # NaN compares as neither better nor worse
+        x = pairs[t, m]
+        if ref > x:  # NaN compares as neither better nor worse
             better[0, m] += sign
-        elif row[m] > ref:
+        elif x > ref:
             better[1, m] += sign
-        d = row[m] - ref
+        d = x - ref
         if not np.isnan(d):
             diff[m] += sign * d
             diff_n[m] += sign

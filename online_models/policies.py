@@ -170,7 +170,11 @@ class Policy:
                 "observations": float(w),
             }
             for name, c, o, m, w in zip(
-                self.arms, self.chosen, self.passed_over, self.means(), self.stats.counts,
+                self.arms,
+                self.chosen,
+                self.passed_over,
+                self.means(),
+                self.stats.counts,
                 strict=True,
             )  # fmt: skip
         }

@@ -85,6 +85,9 @@ def run_policy(
     everyone = np.ones(k, dtype=np.bool_)
     row = np.empty(k)
     est_row = np.empty(k)
+    swaps = False  # can the fallback serve in place of a chosen arm?
+    for a in range(k):
+        swaps = swaps or (fallback >= 0 and not allowed[a])
     e = 0
     j = 0
     for i in range(kinds.shape[0]):
@@ -96,7 +99,8 @@ def run_policy(
                 any_ok = any_ok or mask[a]
                 all_ok = all_ok and mask[a]
             if not any_ok:  # nobody has an answer: choose among all
-                mask[:] = True
+                for a in range(k):
+                    mask[a] = True
             _draw(rule, params, rng, counts, sums, squares, draws)
             t = 0
             for a in range(k):
@@ -110,11 +114,14 @@ def run_policy(
             if forced and counts[c] == 0.0:
                 pending[c] = True  # tried: not forced again until a reward for it comes
             chosen_counts[c] += 1
-            s = served_arm(c, available[e], allowed, fallback)
-            p = 0.0
-            for a in range(k):  # the probability of every choice that the served arm answers
-                if dist[a] != 0.0 and served_arm(a, available[e], allowed, fallback) == s:
-                    p += dist[a]
+            s = c
+            p = dist[c]
+            if swaps:
+                s = served_arm(c, available, e, allowed, fallback)
+                p = 0.0
+                for a in range(k):  # the probability of every choice the served arm answers
+                    if dist[a] != 0.0 and served_arm(a, available, e, allowed, fallback) == s:
+                        p += dist[a]
             out_arms[e] = s
             out_chosen[e] = c
             out_probs[e] = p
@@ -127,18 +134,12 @@ def run_policy(
             else:
                 a = label_arm[j]
                 p = label_prob[j]
-            if bandit:
-                row[:] = np.nan
-                row[a] = rewards[j, a]
-            else:
-                row[:] = rewards[j]
+            for b in range(k):
+                row[b] = rewards[j, b] if not bandit or b == a else np.nan
             stats_step(counts, sums, squares, ring, clock, discount, row)
             if rule == EXP3:
-                if bandit:
-                    est_row[:] = np.nan
-                    est_row[a] = row[a] / p  # importance weight: unbiased for every arm
-                else:
-                    est_row[:] = row  # Hedge: every arm's reward
+                for b in range(k):  # bandit: importance weight, unbiased for every arm
+                    est_row[b] = row[b] / p if bandit else row[b]  # full: Hedge
                 stats_step(est_counts, est_sums, est_squares, est_ring, est_clock, discount,
                            est_row)  # fmt: skip
             for b in range(k):
@@ -147,7 +148,7 @@ def run_policy(
             j += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _draw(
     rule: int,
     params: np.ndarray,
@@ -174,7 +175,7 @@ def _draw(
             draws[a] = sums[a] / n + sigma / math.sqrt(n) * rng.standard_normal()
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def noise_scale(
     counts: np.ndarray, sums: np.ndarray, squares: np.ndarray
 ) -> float:  # pragma: no cover - compiled
@@ -191,7 +192,7 @@ def noise_scale(
     return math.sqrt(var) if var > 0.0 else 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pick(
     rule: int,
     params: np.ndarray,
@@ -206,10 +207,10 @@ def _pick(
 ) -> int:  # pragma: no cover - compiled
     """The rule's arm among ``mask``; ``dist`` gets each arm's probability (NaN: Thompson)."""
     k = counts.shape[0]
-    dist[:] = 0.0
     n_mask = 0
     first = -1
     for a in range(k):
+        dist[a] = 0.0
         if mask[a]:
             n_mask += 1
             if first < 0:
@@ -259,9 +260,9 @@ def _pick(
     if rule == THOMPSON_BERNOULLI or rule == THOMPSON_GAUSSIAN:
         best = first
         for a in range(k):
+            dist[a] = np.nan
             if mask[a] and draws[a] > draws[best]:
                 best = a
-        dist[:] = np.nan
         return best
     if rule == SOFTMAX:
         top = -np.inf
@@ -299,7 +300,7 @@ def _pick(
     return _sample(dist, draws[0])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nth(mask: np.ndarray, n: int) -> int:  # pragma: no cover - compiled
     """The ``n``-th arm (from 0) of ``mask``."""
     for a in range(mask.shape[0]):
@@ -310,7 +311,7 @@ def _nth(mask: np.ndarray, n: int) -> int:  # pragma: no cover - compiled
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sample(dist: np.ndarray, u: float) -> int:  # pragma: no cover - compiled
     """The arm whose share of the cumulated ``dist`` holds ``u`` (in [0, 1))."""
     total = 0.0

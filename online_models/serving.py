@@ -166,12 +166,12 @@ def check_items(
     (1, 1, [True, True])
     """
     kind = np.asarray(kinds)
-    if kind.ndim != 1 or (kind.size and (kind.dtype.kind not in "iub" or kind.min() < 0
-                                         or kind.max() > 1)):  # fmt: skip
+    if kind.ndim != 1 or (kind.size and kind.dtype.kind not in "iub"):
         raise ModelError("run(kinds): expected a 1-D sequence of 0 (event) and 1 (label)")
     kind = _ready(kind, np.int8)
-    is_label = kind == 1
-    n_labels = int(np.count_nonzero(is_label))
+    n_labels = _count_labels(kind)
+    if n_labels < 0:
+        raise ModelError("run(kinds): expected a 1-D sequence of 0 (event) and 1 (label)")
     n_events = kind.size - n_labels
     avail = _ready(available, np.bool_)
     if n_events == 0 and avail.size == 0:
@@ -198,22 +198,19 @@ def check_items(
         raise ModelError(
             f"run(label_position): expected {n_labels} positions, got {len(label_position)}"
         )
-    inline = event >= 0
-    if n_labels and (event.max() >= n_events or event.min() < -1):
-        raise ModelError(
-            f"run(label_event): expected -1 or an event index in [0, {n_events}), "
-            f"got {event.min()}..{event.max()}"
-        )
-    if inline.any():
-        event_at = np.flatnonzero(~is_label)[event[inline]]
-        label_at = np.flatnonzero(is_label)[inline]
-        if (event_at > label_at).any():
-            raise ModelError("run(label_event): a label comes before its event in the batch")
-    late = arm[~inline]
-    if late.size and (late.min() < 0 or late.max() >= k):
+    bad = _bad_label(kind, event, arm, k)
+    if bad >= 0:
+        ev, a = int(event[bad]), int(arm[bad])
+        if ev < -1 or ev >= n_events:
+            raise ModelError(
+                f"run(label_event): expected -1 or an event index in [0, {n_events}), got {ev} "
+                f"(label {bad})"
+            )
+        if ev >= 0:
+            raise ModelError(f"run(label_event): label {bad} comes before its event {ev}")
         raise ModelError(
             f"run(label_arm): expected the served arm in [0, {k}) for every label whose event "
-            f"is in an earlier batch, got {late.min()}..{late.max()}"
+            f"is in an earlier batch, got {a} (label {bad})"
         )
     if allowed is None:
         ok = np.ones(k, dtype=bool)
@@ -221,8 +218,10 @@ def check_items(
         ok = _ready(allowed, np.bool_)
         if ok.shape != (k,):
             raise ModelError(f"run(allowed): expected {k} booleans, got shape {ok.shape}")
-    if isinstance(fallback, bool) or not isinstance(fallback, (int, np.integer)) or not (
-        -1 <= fallback < k
+    if (
+        isinstance(fallback, bool)
+        or not isinstance(fallback, (int, np.integer))
+        or not (-1 <= fallback < k)
     ):
         raise ModelError(f"run(fallback): expected -1 (none) or a model index in [0, {k})")
     return Items(kind, avail, r, event, arm, prob, label_position, ok, int(fallback))
@@ -237,16 +236,49 @@ def _ints(key: str, x: Sequence[int] | np.ndarray, n: int) -> np.ndarray:
 
 def _ready(x: Any, dtype: type) -> np.ndarray:
     """``x`` as a C-contiguous, writeable array of ``dtype`` (a copy where it is not), so the
-    compiled loops see one array type and never touch the caller's arrays."""
-    return np.require(np.asarray(x, dtype=dtype), requirements=["C", "W"])
+    compiled loops see one array type (they never write into it)."""
+    arr: np.ndarray = np.asarray(x, dtype=dtype)
+    flags = arr.flags
+    return arr if flags.c_contiguous and flags.writeable else np.array(arr, order="C")
 
 
 @njit(cache=True)
-def served_arm(
-    chosen: int, available: np.ndarray, allowed: np.ndarray, fallback: int
+def _count_labels(kinds: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The number of labels (kind 1) in ``kinds``, or -1 if a kind is neither 0 nor 1."""
+    n = 0
+    for i in range(kinds.shape[0]):
+        if kinds[i] == 1:
+            n += 1
+        elif kinds[i] != 0:
+            return -1
+    return n
+
+
+@njit(cache=True)
+def _bad_label(
+    kinds: np.ndarray, label_event: np.ndarray, label_arm: np.ndarray, k: int
 ) -> int:  # pragma: no cover - compiled
-    """The arm that serves an event: ``chosen``, or the fallback where ``chosen`` is not allowed
-    and the fallback has an answer."""
-    if fallback >= 0 and not allowed[chosen] and available[fallback]:
+    """The first label whose event is not -1 nor an event before it in the batch, or whose
+    event is in an earlier batch and whose arm is not in ``[0, k)``; -1 if none."""
+    e = 0
+    j = 0
+    for i in range(kinds.shape[0]):
+        if kinds[i] == 0:
+            e += 1
+            continue
+        ev = label_event[j]
+        if ev < -1 or ev >= e or (ev == -1 and not 0 <= label_arm[j] < k):
+            return j
+        j += 1
+    return -1
+
+
+@njit(cache=True, inline="always")
+def served_arm(
+    chosen: int, available: np.ndarray, e: int, allowed: np.ndarray, fallback: int
+) -> int:  # pragma: no cover - compiled
+    """The arm that serves event ``e``: ``chosen``, or the fallback where ``chosen`` is not
+    allowed and the fallback has an answer (``available[e, fallback]``)."""
+    if fallback >= 0 and not allowed[chosen] and available[e, fallback]:
         return fallback
     return chosen

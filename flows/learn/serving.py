@@ -103,7 +103,7 @@ class Serving:
         if dep.mode == "bandit":
             rule = make_policy(sel.policy, names, seed, feedback=sel.feedback, **sel.params)
         else:
-            rule = make_deployment(dep.mode, names, **dep.params)
+            rule = make_deployment(dep.mode, names, feedback=sel.feedback, **dep.params)
         latency = None
         if lat.budget_ms:
             latency = LatencyBudget(
@@ -189,7 +189,9 @@ def check_serving(settings: ServingSettings, models: Sequence[str]) -> list[str]
         lambda: make_policy(sel.policy, names, 0, feedback=sel.feedback, **sel.params)
     ]
     if dep.mode != "bandit":
-        attempts.append(lambda: make_deployment(dep.mode, names, **dep.params))
+        attempts.append(
+            lambda: make_deployment(dep.mode, names, feedback=sel.feedback, **dep.params)
+        )
     if lat.budget_ms:
         attempts.append(lambda: LatencyBudget(names, lat.budget_ms, lat.fallback or names[0]))
     problems = []

@@ -19,10 +19,14 @@ def test_slow_candidates_fall_back_and_the_fallback_always_serves():
     assert budget.allowed().all()  # nothing measured yet
     # per event: 0.5, 0.05 and 0.2 ms (the fallback is over budget too, and serves anyway)
     assert budget.observe([50.0, 5.0, 20.0], events=100).tolist() == [False, True, True]
-    arms = np.array([0, 1, 2, 0])
-    arms.flags.writeable = False
-    assert budget.apply(arms).tolist() == [2, 1, 2, 2]
-    assert budget.fallbacks == 2
+    policy = UCB1(MODELS)  # its first three choices are the three untried arms, then arm 0
+    available = np.ones((5, 3), dtype=bool)
+    available[4, 2] = False  # the fallback has no answer for the last event: the forest serves
+    served = policy.run(np.zeros(5, np.int8), available, [], [], [], [], [],
+                        allowed=budget.allowed(), fallback=budget.fallback_index)  # fmt: skip
+    assert served.chosen.tolist() == [0, 1, 2, 0, 0]
+    assert served.arms.tolist() == [2, 1, 2, 2, 0]
+    assert budget.count_fallbacks(served) == 2 and budget.fallbacks == 2
     summary = budget.summary()
     assert summary["models"]["forest"] == {"latency_ms": 0.5, "allowed": False}
     assert summary["fallbacks"] == 2 and summary["fallback"] == "linear"
@@ -75,12 +79,12 @@ def test_a_policy_learns_to_avoid_a_costly_model():
     # equal accuracy, but "forest" costs 0.3 reward per event: UCB1 moves to the cheap ones
     budget = LatencyBudget(MODELS, 100.0, "linear", cost_per_ms=0.1)
     budget.observe([300.0, 10.0, 10.0], events=100)
-    policy = UCB1(MODELS)
+    policy = UCB1(MODELS, feedback="bandit")
     rng = np.random.default_rng(0)
-    for _ in range(300):
-        arms = budget.apply(policy.choose(10))
-        rewards = (rng.random(10) < 0.8).astype(float)
-        policy.update(arms, budget.penalize(rewards, arms), policy.last_probs)
+    n = 3000
+    rewards = budget.penalize((rng.random((n, 3)) < 0.8).astype(float))  # full matrix: every arm
+    policy.run(np.tile([0, 1], n), np.ones((n, 3), bool), rewards, np.arange(n), np.full(n, -1),
+               np.full(n, np.nan), list(range(n)))  # fmt: skip
     assert policy.chosen[0] < 0.1 * policy.chosen.sum()
 
 
@@ -116,5 +120,5 @@ def test_bad_measurements_are_refused():
         budget.observe([1.0, -2.0, 1.0], events=10)
     with pytest.raises(ModelError, match="observe\\(events\\)"):
         budget.observe([1.0, 2.0, 1.0], events=0)
-    with pytest.raises(ModelError, match="apply\\(arms\\)"):
-        budget.apply([3])
+    with pytest.raises(ModelError, match="penalize\\(arms\\)"):
+        budget.penalize([1.0], arms=[3])
