@@ -242,7 +242,8 @@ class Learner:
 
         Returns:
             The predict ops' answers: predictions (None where the model cannot answer yet)
-            and, for a classifier, their probabilities over ``classes``.
+            and, for a classifier, their probabilities over ``classes``, NaN for a class the
+            model did not give (River's dict lacks it; a compiled softmax did not know it).
         """
         n_learn = len(ys)
         w = None if weights is None else np.asarray(weights, dtype=float)
@@ -256,6 +257,8 @@ class Learner:
             preds, P = self.model.run(X, names, kinds, rows, ys, w, sparse)
             if P is None:
                 return Answers(list(preds), None, [])
+            if getattr(self.model, "discovers_classes", False):  # 0: not known yet
+                P = np.where(P == 0.0, np.nan, P)
             return Answers(list(preds), P, list(self.model.classes))
         if dicts is None:
             raise ModelError(f"model {self.name!r}: a River model needs the features as dicts")
@@ -287,6 +290,7 @@ class Learner:
                     learn_one(x, ys[j], w=weights[j])
                 j += 1
             elif from_proba:
+                assert predict_proba_one is not None
                 p = predict_proba_one(x)
                 preds.append(max(p, key=p.get) if p else None)
                 probas.append(p)
@@ -297,7 +301,7 @@ class Learner:
         if not probabilistic:
             return Answers(preds, None, [])
         classes = list(dict.fromkeys(c for d in probas for c in d))
-        P = np.array([[d.get(c, 0.0) for c in classes] for d in probas], dtype=float)
+        P = np.array([[d.get(c, np.nan) for c in classes] for d in probas], dtype=float)
         return Answers(preds, P.reshape(len(probas), len(classes)), classes)
 
     def predict(
@@ -370,6 +374,8 @@ class Learner:
             proba: their probabilities, per-event dicts or an array over ``classes``.
             classes: the columns of an array ``proba``.
         """
+        if isinstance(proba, np.ndarray):
+            proba = np.nan_to_num(proba, nan=0.0)  # a class not given: probability 0
         keep = [i for i, p in enumerate(preds) if p is not None]
         if len(keep) < len(preds):
             ys = [ys[i] for i in keep]

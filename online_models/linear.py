@@ -574,6 +574,10 @@ class SoftmaxRegression(_Linear):
     (['a', 'b', 'c'], ['a', 'b', 'c'])
     """
 
+    discovers_classes = True
+    """Its classes grow as they are learned: a probability of 0 marks a class not known yet
+    (a known class's probability is never exactly 0)."""
+
     def __init__(
         self,
         optimizer: str | Optimizer = "sgd",

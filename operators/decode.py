@@ -469,7 +469,7 @@ class _Struct:
         meta: Sequence[str] = (),
     ) -> None:
         attr = {name: f"f{i}" for i, name in enumerate(types)}
-        fields = []
+        fields: list[Any] = []
         for name, kind in types.items():
             if name == schema.id_field:
                 fields.append((attr[name], kind))
@@ -479,7 +479,7 @@ class _Struct:
         self.type = msgspec.defstruct(
             "Record", fields, rename={a: n for n, a in attr.items()}, kw_only=True
         )
-        self.batch = msgspec.json.Decoder(list[self.type])
+        self.batch = msgspec.json.Decoder(list[self.type])  # type: ignore[name-defined]
         self.one = msgspec.json.Decoder(self.type)
 
         def getter(name: str) -> Any:

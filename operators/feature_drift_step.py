@@ -123,12 +123,16 @@ class FeatureDriftStep:
                 m.set_reference(num, cat)
         if not found:
             return [batch]
-        alerts = batch.alerts + tuple(_alert(a) for a in found)
+        first = self.position - len(events)  # the stream position before this batch
+        seq = events.seq
+        alerts = batch.alerts + tuple(
+            replace(_alert(a), seq=int(seq[a["window"]["end_position"] - first - 1]))
+            for a in found
+        )
         action = self.settings.action
         actions = batch.actions
         if action != "alert" and action != "reset_reference":
             kind = "reset_model" if action == "reset_models" else "challenger"
-            first = self.position - len(events)  # the stream position before this batch
             ends = sorted({a["window"]["end_position"] for a in found})
             actions += tuple(DriftAction(kind, end - first) for end in ends)
         return [replace(batch, alerts=alerts, actions=actions)]

@@ -58,6 +58,7 @@ class Joined:
         label_ts: per learn op, the label's time (event time of the label record).
         waiting: the indices of the batch's events left waiting for their label, which need
             :meth:`LabelJoin.settle`.
+        seq: per operation, the ``seq`` of the item that made it (the event, or the label).
     """
 
     predict: np.ndarray
@@ -67,6 +68,7 @@ class Joined:
     ys: list[Any]
     label_ts: np.ndarray
     waiting: list[int]
+    seq: np.ndarray
 
 
 def _placeholder(entry: Any, k: int) -> bool:
@@ -134,6 +136,8 @@ class LabelJoin:
         predict = np.zeros(n_events, dtype=bool)
         out_kinds: list[int] = []
         out_event: list[int] = []
+        out_seq: list[int] = []
+        seqs = np.concatenate([events.seq, labels.seq]).tolist()
         waited: list[Any] = []
         ys: list[Any] = []
         label_ts: list[int] = []
@@ -150,10 +154,12 @@ class LabelJoin:
                 predict[k] = True
                 out_kinds.append(0)
                 out_event.append(k)
+                out_seq.append(seqs[k])
                 hit = early.pop(event_id, None)
                 if hit is not None:  # its label came first: learned right after it
                     out_kinds.append(1)
                     out_event.append(k)
+                    out_seq.append(seqs[k])
                     waited.append(None)
                     ys.append(hit[1])
                     label_ts.append(hit[0])
@@ -172,6 +178,7 @@ class LabelJoin:
                     here = isinstance(found[1], int)
                     out_kinds.append(1)
                     out_event.append(found[1] if here else -1)
+                    out_seq.append(seqs[k])
                     waited.append(None if here else found[1])
                     ys.append(lab_ys[j])
                     label_ts.append(ts)
@@ -196,6 +203,7 @@ class LabelJoin:
             ys,
             np.array(label_ts, dtype=np.int64),
             waiting,
+            np.array(out_seq, dtype=np.int64),
         )
 
     def settle(self, events: Events, payloads: Mapping[int, Any]) -> None:

@@ -277,6 +277,8 @@ class Alert:
         statistic: the test statistic (a number, or a mapping of named numbers).
         p_value: the test's p-value, None where the rule is not a test.
         details: the rest, kind-specific (window bounds, the models swapped, counts).
+        seq: where in its batch's merged order of events and labels it was raised (alerts
+            are written in that order, so the batch cut does not change it); not written.
     """
 
     kind: str
@@ -288,6 +290,7 @@ class Alert:
     statistic: Any = None
     p_value: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    seq: int = 0
 
     @property
     def id(self) -> str:

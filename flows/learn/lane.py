@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,7 @@ class Ops:
         ys: per learn op, the label.
         weights: per learn op, the importance weight (None: all 1).
         positions: per op, the stream position of its event.
+        seq: per op, its item's place in the batch's merged order (where its alerts go).
         event_ids: per op, its event's id.
         ts_ms: per op, its event's time.
         earlier: per learn op of an earlier batch's event, every model's frozen prediction
@@ -101,6 +102,7 @@ class Ops:
     ys: list[Any]
     weights: np.ndarray | None
     positions: np.ndarray
+    seq: np.ndarray
     event_ids: Sequence[str]
     ts_ms: np.ndarray
     earlier: list[Any]
@@ -238,7 +240,7 @@ class Lane:
                 continue
             last = stop - 1
             if last in actions and not frozen:
-                alerts.extend(self.act(actions[last], int(ops.positions[last])))
+                alerts.extend(_at(ops, last, self.act(actions[last], int(ops.positions[last]))))
             if last in checkpoint_after and checkpoint is not None and not frozen:
                 checkpoint(self.learner, last)
             c = stop
@@ -293,11 +295,13 @@ class Lane:
             until_alert=self.action != "alert",
         )
         self.labels_seen += taken
-        alerts.extend(_drift_alert(a) for a in found)
+        op_of = {int(ops.positions[i]): i for i in learns[:taken]}
+        for a in found:
+            alerts.extend(_at(ops, op_of[a["window"]["end_position"]], [_drift_alert(a)]))
         if not found or self.action == "alert":
             return None
         at = learns[taken - 1]
-        alerts.extend(self.act(self.action, int(ops.positions[at])))
+        alerts.extend(_at(ops, at, self.act(self.action, int(ops.positions[at]))))
         if self.action == "reset_model":
             return at
         # A challenger now waits for its sample: the labels after this one feed it.
@@ -317,10 +321,11 @@ class Lane:
         model was replaced right after it."""
         position = int(ops.positions[i])
         changed = False
+        new: list[Alert] = []
         if self.racing is not None:
             decision, record = self._race_one(ops, i, j, position, labeled[j])
             if record is not None:
-                alerts.append(record)
+                new.append(record)
             if decision == "promote":
                 self.learner = self.racing.learner
                 changed = True
@@ -331,9 +336,9 @@ class Lane:
                 self.name, [float(errors[j])], [position], [ops.event_ids[i]],
                 [int(ops.ts_ms[i])],
             )  # fmt: skip
-            alerts.extend(_drift_alert(a) for a in found)
+            new.extend(_drift_alert(a) for a in found)
             if found and self.action != "alert":
-                alerts.extend(self.act(self.action, position))
+                new.extend(self.act(self.action, position))
                 changed = self.action == "reset_model"
         self.labels_seen += 1
         if self.examples is not None and not changed:
@@ -341,7 +346,8 @@ class Lane:
             x = None if ops.dicts is None else ops.dicts[row]
             self.examples.update([(x, ops.X[row].copy(), ops.ys[j])])
             if self.examples.seen >= self.examples.size:
-                alerts.append(self._start_challenger(ops.names, ops.sparse, position))
+                new.append(self._start_challenger(ops.names, ops.sparse, position))
+        alerts.extend(_at(ops, i, new))
         return changed
 
     def _race_one(
@@ -396,8 +402,8 @@ class Lane:
         s = self.challenger_settings
         self.racing = Challenger(learner, self.name, s.alpha, s.min_events, s.max_events)
         name = self.name
-        return Alert("challenger_start", "challenger", name, position,
-                     details={"from": name, "to": f"{name} (challenger)", "trained_on": m})  # fmt: skip
+        details = {"from": name, "to": f"{name} (challenger)", "trained_on": m}
+        return Alert("challenger_start", "challenger", name, position, details=details)
 
     def summary(self) -> dict[str, Any] | None:
         if self.racing is None:
@@ -425,7 +431,9 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
 
 class _Probabilities:
     """The probabilities of a lane's predictions and of its labels' frozen predictions, over
-    the union of the classes met (a class a model did not know yet has probability 0)."""
+    the union of the classes met. NaN marks a class a prediction did not give (unknown to the
+    model then), told apart from a probability of 0: which classes a batch met depends on the
+    batch, what each prediction gave does not."""
 
     def __init__(self, n_predict: int, n_learn: int, probabilistic: bool) -> None:
         self.on = probabilistic
@@ -437,8 +445,8 @@ class _Probabilities:
         new = [c for c in classes if c not in self.classes]
         if new:
             self.classes.extend(new)
-            self.P = np.hstack([self.P, np.zeros((len(self.P), len(new)))])
-            self.L = np.hstack([self.L, np.zeros((len(self.L), len(new)))])
+            self.P = np.hstack([self.P, np.full((len(self.P), len(new)), np.nan)])
+            self.L = np.hstack([self.L, np.full((len(self.L), len(new)), np.nan)])
         if list(classes) == self.classes:
             return list(range(len(self.classes)))
         return [self.classes.index(c) for c in classes]
@@ -446,6 +454,7 @@ class _Probabilities:
     def predicted(self, idx: np.ndarray, answers: Answers) -> None:
         if self.on and answers.P is not None:
             cols = self._columns(answers.classes)  # may grow P: index it after
+            self.P[idx] = np.nan  # a row run again (after a reset) keeps nothing of the first
             self.P[np.ix_(idx, cols)] = answers.P
 
     def labeled_here(self, lj: np.ndarray, at: np.ndarray) -> None:
@@ -463,6 +472,12 @@ class _Probabilities:
 
     def of_labels(self, lj: np.ndarray) -> tuple[np.ndarray | None, list[Any] | None]:
         return (self.L[lj], list(self.classes)) if self.on else (None, None)
+
+
+def _at(ops: Ops, op: int, alerts: list[Alert]) -> list[Alert]:
+    """The alerts raised at op ``op``, placed there in the batch's merged order."""
+    seq = int(ops.seq[op])
+    return [replace(a, seq=seq) for a in alerts]
 
 
 def _drift_alert(a: dict[str, Any]) -> Alert:

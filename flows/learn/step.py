@@ -136,7 +136,7 @@ class LearnStep:
         if not self.frozen:  # feature-drift actions before the batch's first op
             for action in first:
                 for lane in self.lanes:
-                    alerts.extend(lane.act(action, self.position))
+                    alerts.extend(replace(a, seq=-1) for a in lane.act(action, self.position))
         checkpoints = self._checkpoints_due(ops)
 
         def checkpoint(learner: Learner, op: int) -> None:
@@ -148,7 +148,8 @@ class LearnStep:
         for r in results:
             alerts.extend(r.alerts)
         alerts.extend(served_alerts)
-        alerts.sort(key=lambda a: a.position)
+        # In the order they were raised in the stream, the feature-drift step's included.
+        ordered = sorted(batch.alerts + tuple(alerts), key=lambda a: a.seq)
         self.labels_joined += len(ops.ys)
         mc = self.checkpointing
         if mc is not None and not self.frozen and mc.due_by_time():
@@ -157,15 +158,17 @@ class LearnStep:
             replace(
                 batch,
                 predictions=tuple(records),
-                alerts=batch.alerts + tuple(alerts),
+                alerts=tuple(ordered),
                 learn=self.summary(),
             )
         ]
 
     def on_eof(self) -> list[Batch]:
         mc = self.checkpointing
-        if mc is not None and not self.frozen and (
-            not mc.written or mc.last_events != self.labels_joined
+        if (
+            mc is not None
+            and not self.frozen
+            and (not mc.written or mc.last_events != self.labels_joined)
         ):
             self._checkpoint_all()
         return []
@@ -205,7 +208,7 @@ class LearnStep:
         ids: list[str] = [events.ids[e] if e >= 0 else "" for e in event.tolist()]
         ts = _at(events.ts_ms, event)
         earlier: list[Any] = []
-        for j, (i, p) in enumerate(zip(learn.tolist(), joined.waited)):
+        for i, p in zip(learn.tolist(), joined.waited):
             earlier.append(p)
             if p is not None:
                 positions[i], ids[i], ts[i] = p.position, p.event_id, p.ts_ms
@@ -228,7 +231,8 @@ class LearnStep:
             else:
                 first.append(a.action)
         ops = Ops(kinds, rows, X, dicts, tuple(names), tuple(sparse), list(joined.ys), weights,
-                  positions, ids, np.asarray(ts, dtype=np.int64), earlier, splits)  # fmt: skip
+                  positions, joined.seq, ids, np.asarray(ts, dtype=np.int64), earlier,
+                  splits)  # fmt: skip
         return ops, predicted, first
 
     def _checkpoints_due(self, ops: Ops) -> list[int]:
@@ -286,12 +290,18 @@ class LearnStep:
             label_event,
             label_arm,
             label_prob,
-            ops.positions[learn].tolist(),
+            learn.tolist(),  # records come back at the op of their label
             keys,
             [r.ms for r in results],
             self.frozen,
         )
-        return served.arms, served.probs, self.serving.alerts(served.records)
+        alerts = [
+            replace(a, position=int(ops.positions[op]), seq=int(ops.seq[op]))
+            for a, op in zip(
+                self.serving.alerts(served.records), [r["position"] for r in served.records]
+            )
+        ]
+        return served.arms, served.probs, alerts
 
     # --- scoring and predictions ------------------------------------------------------------
 
@@ -321,7 +331,11 @@ class LearnStep:
             probas = None
             if self.task.probabilistic:
                 probas = [
-                    dict(zip(results[a].classes, results[a].labeled_P[j].tolist()))
+                    {
+                        c: p
+                        for c, p in zip(results[a].classes, results[a].labeled_P[j].tolist())
+                        if p == p  # NaN: a class that prediction did not give
+                    }
                     for j, a in enumerate(label_arms.tolist())
                 ]
             slices = {
@@ -351,7 +365,10 @@ class LearnStep:
             if top and results[a].P is not None and results[a].P.shape[1]:
                 row = results[a].P[i]
                 order = np.argsort(-row, kind="stable")[:top].tolist()
-                record["top_k"] = [[results[a].classes[c], float(row[c])] for c in order]
+                shown = _as_type_of(served_pred[i])
+                record["top_k"] = [
+                    [shown(results[a].classes[c]), float(row[c])] for c in order if row[c] == row[c]
+                ]
             records.append(record)
         # The events still waiting for their label keep what the label will need.
         if joined.waiting:
@@ -379,9 +396,7 @@ class LearnStep:
                 None if ops.dicts is None else ops.dicts[e],
                 ops.X[e].copy(),
                 tuple(r.predictions[i] for r in results),
-                tuple(
-                    None if r.P is None else (r.classes, r.P[i].copy()) for r in results
-                ),
+                tuple(None if r.P is None else (r.classes, r.P[i].copy()) for r in results),
                 int(arms[i]),
                 None if probs is None else float(probs[i]),
                 int(ops.positions[ops.predict[i]]),
@@ -423,3 +438,13 @@ def _at(values: np.ndarray, event: np.ndarray) -> np.ndarray:
     here = event >= 0
     out[here] = values[event[here]]
     return out
+
+
+def _as_type_of(prediction: Any) -> Any:
+    """Show classes as the prediction shows its label: a binary model predicts booleans until
+    its first label tells it the labels are 0/1, and its classes follow."""
+    if type(prediction) is bool:
+        return lambda c: bool(c) if type(c) is int and c in (0, 1) else c
+    if type(prediction) is int:
+        return lambda c: int(c) if type(c) is bool else c
+    return lambda c: c

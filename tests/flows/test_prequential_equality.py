@@ -1,6 +1,6 @@
-"""A River model run through the whole flow with batch size 1 scores exactly what River's own
+"""A River model run through the whole flow scores exactly what River's own
 ``progressive_val_score`` gives on the same stream (equality, not approximation), with labels
-inline and with labels delayed by d events."""
+inline and with labels delayed by d events, at any batch size."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def write_stream(path, rows):
             f.write(orjson.dumps({"id": i, "ts": i, **x, "label": y}) + b"\n")
 
 
-def run_flow(tmp_path, rows, estimator, delay=0):
+def run_flow(tmp_path, rows, estimator, delay=0, batch=1):
     path = tmp_path / "stream.jsonl"
     write_stream(path, rows)
     features = list(rows[0][0])
@@ -27,7 +27,7 @@ def run_flow(tmp_path, rows, estimator, delay=0):
         {
             "source": {"kind": "file", "path": str(path), "label_delay": delay},
             "features": {"numeric": features, "scaler": "none"},
-            "batch": {"max_events": 1},
+            "batch": {"max_events": batch},
             "models": [{"name": "m", "estimator": estimator}],
         }
     )
@@ -48,19 +48,21 @@ def agrawal(n=3000):
     return [(x, bool(y)) for x, y in synth.Agrawal(classification_function=2, seed=7).take(n)]
 
 
+@pytest.mark.parametrize("batch", [1, 1000])
 @pytest.mark.parametrize("delay", [0, 25])
-def test_phishing_logistic_regression_equals_progressive_val_score(tmp_path, delay):
+def test_phishing_logistic_regression_equals_progressive_val_score(tmp_path, delay, batch):
     rows = phishing()
-    summary = run_flow(tmp_path, rows, "river.linear_model.LogisticRegression", delay)
+    summary = run_flow(tmp_path, rows, "river.linear_model.LogisticRegression", delay, batch)
     expected = river_score(rows, linear_model.LogisticRegression(), delay)
     assert summary["models"]["m"]["value"] == expected
     assert summary["models"]["m"]["events_learned"] == len(rows)
     assert summary["predictions"] == len(rows)
 
 
+@pytest.mark.parametrize("batch", [1, 7, 1000])
 @pytest.mark.parametrize("delay", [0, 100])
-def test_synthetic_stream_hoeffding_tree_equals_progressive_val_score(tmp_path, delay):
+def test_synthetic_stream_hoeffding_tree_equals_progressive_val_score(tmp_path, delay, batch):
     rows = agrawal()
-    summary = run_flow(tmp_path, rows, "river.tree.HoeffdingTreeClassifier", delay)
+    summary = run_flow(tmp_path, rows, "river.tree.HoeffdingTreeClassifier", delay, batch)
     expected = river_score(rows, tree.HoeffdingTreeClassifier(), delay)
     assert summary["models"]["m"]["value"] == expected
