@@ -18,6 +18,7 @@ import orjson
 from tests.integration.procs import write_config
 
 T0 = 1_767_225_600_000
+MAX_PENDING = 100_000  # ids remembered (duplicates) and predictions waiting
 
 
 def write_events(path: Path, n: int, seed: int = 0) -> None:
@@ -61,7 +62,7 @@ def write_job(directory: Path, n: int) -> Path:
                 "max_categories": 64,
             },
             "batch": {"max_events": 2000},
-            "labels": {"max_pending": 100_000},
+            "labels": {"max_pending": MAX_PENDING},
             "models": [{"name": "lr", "estimator": "fast_logistic_regression"}],
             "sinks.predictions": {"kind": "jsonl", "path": str(directory / "predictions.jsonl")},
         },
