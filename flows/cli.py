@@ -1,5 +1,5 @@
 """The ``riverbed`` command line: ``demo``, ``run CONFIG``, ``replay CONFIG``, ``broker``,
-``models list DIR``.
+``models list DIR``, ``report RUN_DIR``.
 
 Exit codes: 0 done (also after a graceful stop by SIGTERM or SIGINT), 1 the job failed at run
 time (broker, topic, sink: the message names it), 2 the configuration or a model checkpoint is
@@ -9,6 +9,7 @@ invalid.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -50,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", help="the job's TOML configuration (see docs/CONFIG.md)")
     run.add_argument("--summary", help="write the run summary JSON here")
+    run.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write the run report page DIR/report.html (plots) and DIR/summary.json",
+    )
     run.epilog = (
         "SIGTERM or SIGINT (Ctrl-C) stops the job gracefully: the current batch is finished, "
         "a final recovery snapshot is taken (with checkpoint.directory), the run summary is "
@@ -100,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
         help="use a recovery store in DIR (to resume an interrupted replay); none by default",
     )
 
+    report = sub.add_parser(
+        "report",
+        help="rebuild the run report page of a finished run",
+        description="Read RUN_DIR/summary.json (written by `riverbed demo`, `riverbed run "
+        "--report RUN_DIR` or `--summary RUN_DIR/summary.json`) and write RUN_DIR/report.html: "
+        "one self-contained page with the run's plots embedded.",
+    )
+    report.add_argument("run_dir", help="the run's directory (it holds summary.json)")
+
     broker = sub.add_parser(
         "broker",
         help="run the embedded Kafka-protocol broker in the foreground",
@@ -132,9 +147,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from flows.report import format_summary
             from flows.runner import run_job
 
-            summary = run_job(load(args.config), args.summary)
+            summary_path = args.summary
+            if summary_path is None and args.report:
+                summary_path = os.path.join(args.report, "summary.json")
+            summary = run_job(load(args.config), summary_path)
             print(format_summary(summary))
+            if args.report:
+                from flows.run_page import write_page
+
+                print(f"\nrun report: {write_page(summary, args.report)}")
             _stopped(summary)
+        elif args.command == "report":
+            return _report(args.run_dir)
         elif args.command == "replay":
             return _replay(args)
         elif args.command == "models":
@@ -203,6 +227,28 @@ def _replay(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     print(f"\nreplay of {start} .. {end} written to {out}/ (summary.json, replay.json, sinks)")
     _stopped(summary)
+    return 0
+
+
+def _report(run_dir: str) -> int:
+    import orjson
+
+    from flows.run_page import write_page
+
+    path = os.path.join(run_dir, "summary.json")
+    try:
+        with open(path, "rb") as f:
+            summary = orjson.loads(f.read())
+    except OSError as exc:
+        print(f"riverbed: report: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except orjson.JSONDecodeError as exc:
+        print(f"riverbed: report: {path} is not a run summary (JSON): {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(summary, dict) or "events_in" not in summary:
+        print(f"riverbed: report: {path} is not a run summary (no events_in)", file=sys.stderr)
+        return 2
+    print(f"run report: {write_page(summary, run_dir)}")
     return 0
 
 

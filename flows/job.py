@@ -14,13 +14,14 @@ __all__ = ["JobSettings", "CheckpointSettings"]
 @dataclass(frozen=True)
 class JobSettings(Settings):
     """``[job]``: the dataflow's name, the seed of every random choice, the task, progress
-    lines and the Prometheus endpoint."""
+    lines and the Prometheus endpoint (port and the address it binds)."""
 
     name: str = setting("riverbed", name)
     seed: int = setting(42, at_least(0))
     task: str = setting("classification", one_of(*TASKS))
     progress_s: float = setting(0.0, number_in(0))
     metrics_port: int = setting(0, at_least(0))
+    metrics_host: str = setting("127.0.0.1", string)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,9 @@ def run_job(
         os.close(fd)
         summary_path = tmp
     try:
-        metrics = serve(cfg.job.metrics_port) if cfg.job.metrics_port else None
+        metrics = (
+            serve(cfg.job.metrics_port, cfg.job.metrics_host) if cfg.job.metrics_port else None
+        )
         flow = build_dataflow(cfg, summary_path, metrics, source=source, adjust_learn=adjust_learn)
         recovery = recovery_store(cfg.checkpoint.directory) if cfg.checkpoint.directory else None
         with shutdown.handle_signals():

@@ -159,6 +159,7 @@ class LearnStep:
                 batch,
                 predictions=tuple(records),
                 alerts=tuple(ordered),
+                label_latency_ms=joined.label_ts - ops.ts_ms[ops.learn],
                 learn=self.summary(),
             )
         ]
