@@ -158,7 +158,7 @@ class FeatureDriftMonitor:
     Attributes:
         tests_run: window tests done so far.
         tests: every feature's result in the window tests of the last :meth:`update`, alert or
-            not: ``(detector, feature, statistic, p_value, window end position)``.
+            not: ``(detector, feature, window end position, statistic, p_value)``.
     """
 
     def __init__(
@@ -210,7 +210,7 @@ class FeatureDriftMonitor:
         self._buf = self._empty()  # the open window or the recent events
         self._ref: _Window | None = None
         self.tests_run = 0  # window tests done
-        self.tests: list[tuple[str, str, float, float | None, int]] = []
+        self.tests: list[tuple[str, str, int, float, float | None]] = []
 
     def _check_settings(self) -> None:
         problems = []
@@ -408,7 +408,7 @@ class FeatureDriftMonitor:
         rejected, adjusted = correct(family, self.correction, self.alpha)
         end = int(cur.bounds["end_position"] or 0)
         self.tests.extend(
-            (d, f, float(v), None if p is None else float(p), end) for d, f, v, p, _ in found
+            (d, f, end, float(v), None if p is None else float(p)) for d, f, v, p, _ in found
         )
         alerts = []
         for detector, feature, stat_value, p_value, k in found:
