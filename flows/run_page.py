@@ -25,7 +25,11 @@ import orjson
 __all__ = ["write_page", "render_page", "PAGE_NAME"]
 
 PAGE_NAME = "report.html"
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+# matplotlib's tab10 palette.
+_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
 
 
 def write_page(summary: dict[str, Any], directory: str | os.PathLike[str]) -> Path:
@@ -264,7 +268,8 @@ def _feature_plot(s: dict[str, Any]) -> bytes | None:
     for i, (name, values) in enumerate(sorted(series.items())):
         x = [pos for pos, p, _ in values if p is not None]
         y = [max(p, 1e-300) for _, p, _ in values if p is not None]
-        ax.plot(x, y, marker=".", lw=1, color=_COLOURS[i % len(_COLOURS)], label=name)
+        style = "-" if i < len(_COLOURS) else "--"
+        ax.plot(x, y, style, marker=".", lw=1, color=_COLOURS[i % len(_COLOURS)], label=name)
     ax.set_yscale("log")
     ax.axhline(0.01, color="grey", ls="--", lw=1, label="p = 0.01")
     ax.set_xlabel("stream position of the window's last event")
