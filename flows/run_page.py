@@ -53,17 +53,22 @@ def render_page(summary: dict[str, Any]) -> str:
     matplotlib.use("Agg")
     points = summary.get("timeline", {}).get("points", [])
     figures = [
-        ("Served and per-model metric over the stream", _metric_plot(summary, points)),
-        ("Share of predictions each model served", _share_plot(points)),
-        ("Throughput and latency over time", _speed_plot(points)),
-        ("Feature drift: p-value of each window test", _feature_plot(summary)),
-        ("Label latency", _label_plot(points)),
+        ("Served and per-model metric over the stream", _metric_plot(summary, points), ""),
+        ("Share of predictions each model served", _share_plot(points), ""),
+        ("Throughput and latency over time", _speed_plot(points), ""),
+        (
+            "Feature drift: p-value of each window test",
+            _feature_plot(summary),
+            " (no window test: [feature_drift] is off, or the stream was shorter than its "
+            "reference and first window)",
+        ),
+        ("Label latency", _label_plot(points), ""),
     ]
     body = [f"<h1>riverbed run report</h1>{_table(summary)}"]
-    for title, png in figures:
+    for title, png, why in figures:
         body.append(f"<h2>{html.escape(title)}</h2>")
         if png is None:
-            body.append("<p class='none'>nothing to plot in this run</p>")
+            body.append(f"<p class='none'>nothing to plot in this run{html.escape(why)}</p>")
         else:
             data = base64.b64encode(png).decode("ascii")
             body.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
