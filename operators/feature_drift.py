@@ -158,7 +158,8 @@ class FeatureDriftMonitor:
     Attributes:
         tests_run: window tests done so far.
         tests: every feature's result in the window tests of the last :meth:`update`, alert or
-            not: ``(detector, feature, window end position, statistic, p_value)``.
+            not: ``(detector, feature, window end position, statistic, p_value)`` (not part of
+            the state: not pickled).
     """
 
     def __init__(
@@ -211,6 +212,13 @@ class FeatureDriftMonitor:
         self._ref: _Window | None = None
         self.tests_run = 0  # window tests done
         self.tests: list[tuple[str, str, int, float, float | None]] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "tests"}  # not state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.tests = []
 
     def _check_settings(self) -> None:
         problems = []
