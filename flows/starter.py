@@ -186,65 +186,92 @@ def _toml(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _table(header: str, *keys: tuple[str, Any, str], why: str = "") -> str:
+    """A TOML table, each key with its comment (aligned after it, or above it when long)."""
+    lines = [f"# {why}"] if why else []
+    lines.append(header)
+    for key, value, comment in keys:
+        assign = f"{key} = {_toml(value)}"
+        if len(assign) <= 40:
+            lines.append(f"{assign:<40} # {comment}")
+        else:
+            lines.extend([f"# {comment}", assign])
+    return "\n".join(lines) + "\n"
+
+
 def starter_toml(data: str, fmt: str, roles: Roles, sampled: int) -> str:
     """The starter job's TOML text for the file ``data`` (as the user named it)."""
-    stem = Path(data).stem or "job"
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(data).stem) or "job"
     runs = f"runs/{name}"
-    left_out = "".join(f"#   {k}: {why}\n" for k, why in roles.left_out.items())
-    models = "".join(
-        f"\n# {why}\n[[models]]\nname = {_toml(n)}          # its name in outputs and the summary\n"
-        f"estimator = {_toml(e)}   # a registry alias or a river.* class path\n"
-        for n, e, why in _models(roles)
-    )
-    return f"""\
-# A starter job for {data}, written by `riverbed init` from its first {sampled} rows.
-# Check it with `riverbed validate JOB.toml`, run it with `riverbed run JOB.toml`.
-# docs/CONFIG.md documents every key; the ones left out keep their defaults.
-{f"# Fields left out:{chr(10)}{left_out}" if left_out else ""}
-[job]
-name = {_toml(name)}           # the dataflow's name
-seed = 42                 # seed of every random choice: same seed and input, same output
-task = {_toml(roles.task)}   # classification or regression (guessed from the label)
-progress_s = 5.0          # a progress line on stderr every so many seconds (0: never)
-
-[source]
-kind = "file"             # file, kafka or synthetic
-path = {_toml(data)}   # the input, relative to where riverbed runs
-format = {_toml(fmt)}          # csv (header row) or jsonl (one JSON object per line)
-label_delay = 0           # hold each inline label back this many events (0: learn at once)
-
-[schema]
-id_field = {_toml(roles.id)}   # the event id ("": the row's position)
-time_field = {_toml(roles.time)}   # event time in ms ("": none)
-label_field = {_toml(roles.label)}   # the label, inline in each row
-
-[features]
-numeric = {_toml(roles.numeric)}   # numeric fields: imputed, then scaled
-categorical = {_toml(roles.categorical)}   # categorical fields: one-hot encoded
-scaler = "standard"       # standard, minmax, log, robust, quantile_bins or none
-
-[batch]
-max_events = 500          # events per micro-batch (a speed knob: results do not change)
-{models}
-[selection]
-policy = "ucb1"           # which model serves: epsilon_greedy, ucb1, thompson, softmax, exp3
-
-[drift]
-detector = "adwin"        # watches each model's errors: adwin, page_hinkley, ddm, eddm, kswin
-
-[sinks.predictions]
-kind = "jsonl"            # jsonl, kafka, stdout or none
-path = {_toml(runs + "/predictions.jsonl")}   # one served prediction per event
-
-[sinks.alerts]
-kind = "jsonl"
-path = {_toml(runs + "/alerts.jsonl")}   # drift alerts
-
-[sinks.dead_letters]
-kind = "jsonl"
-path = {_toml(runs + "/dead_letters.jsonl")}   # rows that could not be used, with why
-"""
+    head = [
+        f"# A starter job for {data}, written by `riverbed init` from its first {sampled} rows.",
+        "# Check it with `riverbed validate JOB.toml`, run it with `riverbed run JOB.toml`.",
+        "# docs/CONFIG.md documents every key; the keys not written here keep their defaults.",
+    ]
+    head.extend(f"# Left out: {k} ({why})" for k, why in roles.left_out.items())
+    tables = [
+        "\n".join(head) + "\n",
+        _table(
+            "[job]",
+            ("name", name, "the dataflow's name"),
+            ("seed", 42, "seed of every random choice: same seed and input, same output"),
+            ("task", roles.task, "classification or regression (guessed from the label)"),
+            ("progress_s", 5.0, "a progress line on stderr every so many seconds (0: never)"),
+        ),
+        _table(
+            "[source]",
+            ("kind", "file", "file, kafka or synthetic"),
+            ("path", data, "the input file, relative to where riverbed runs"),
+            ("format", fmt, "csv (a header row) or jsonl (one JSON object per line)"),
+            ("label_delay", 0, "hold each inline label back this many events (0: none)"),
+        ),
+        _table(
+            "[schema]",
+            ("id_field", roles.id, 'the event id field ("": the row\'s position)'),
+            ("time_field", roles.time, 'the event time field, in ms ("": none)'),
+            ("label_field", roles.label, "the label field, inline in each row"),
+        ),
+        _table(
+            "[features]",
+            ("numeric", roles.numeric, "numeric fields: imputed (mean), then scaled"),
+            ("categorical", roles.categorical, "categorical fields: one-hot encoded"),
+            ("scaler", "standard", "standard, minmax, log, robust, quantile_bins or none"),
+        ),
+        _table(
+            "[batch]",
+            ("max_events", 500, "events per micro-batch (speed only: results do not change)"),
+        ),
+        *(
+            _table(
+                "[[models]]",
+                ("name", n, "the model's name in outputs and the summary"),
+                ("estimator", e, "a registry alias or a river.* class path"),
+                why=why,
+            )
+            for n, e, why in _models(roles)
+        ),
+        _table(
+            "[selection]",
+            ("policy", "ucb1", "who serves: epsilon_greedy, ucb1, thompson, softmax, exp3"),
+        ),
+        _table(
+            "[drift]",
+            ("detector", "adwin", "on each model's errors: adwin, page_hinkley, ddm, eddm, kswin"),
+        ),
+        *(
+            _table(
+                f"[sinks.{sink}]",
+                ("kind", "jsonl", "jsonl, kafka, stdout or none"),
+                ("path", f"{runs}/{sink}.jsonl", what),
+            )
+            for sink, what in (
+                ("predictions", "one served prediction per event"),
+                ("alerts", "drift alerts, promotions and rollbacks"),
+                ("dead_letters", "records that could not be used, with the reason"),
+            )
+        ),
+    ]
+    return "\n".join(tables)
 
 
 def write_starter(
