@@ -3,8 +3,7 @@
 A sample of the file's first rows types each field: numeric when every value present is a
 number (CSV: text that parses as a finite number), else categorical; nested values are left
 out. The label is the field named ``--label``, else one named like a label (``label``,
-``target``, ``class``, ``y``, ``outcome``), else the last field when it has few distinct
-values. It is a classification task unless the label is numeric with many distinct or
+``target``, ``class``, ``y``, ``outcome``), else the last field. It is a classification task unless the label is numeric with many distinct or
 fractional values. The id is a field named like one (``id``, ``event_id``, ``uuid``, ``key``,
 ``*_id``) whose sampled values are all distinct, else the row's position; the event time a
 numeric field named ``ts``, ``ts_ms``, ``time``, ``timestamp`` or ``event_time``, else none.
@@ -140,10 +139,8 @@ def guess_roles(fields: list[Field], label: str | None) -> Roles:
         raise OptionsError(f"init --label: no field {label!r} in the sample")
     if label is None:
         label = next((f.name for f in fields if f.name.lower() in LABEL_NAMES), None)
-    if label is None and fields and fields[-1].distinct <= MAX_CLASSES:
-        label = fields[-1].name
     if label is None:
-        raise OptionsError("init: cannot tell which field is the label; give it with --label")
+        label = fields[-1].name
     y = by_name[label]
     regression = y.kind == "numeric" and (y.distinct > MAX_CLASSES or not y.integral)
     roles = Roles(label, "regression" if regression else "classification", y.distinct)
