@@ -3,12 +3,13 @@
 A sample of the file's first rows types each field: numeric when every value present is a
 number (CSV: text that parses as a finite number), else categorical; nested values are left
 out. The label is the field named ``--label``, else one named like a label (``label``,
-``target``, ``class``, ``y``, ``outcome``), else the last field. It is a classification task unless the label is numeric with many distinct or
-fractional values. The id is a field named like one (``id``, ``event_id``, ``uuid``, ``key``,
-``*_id``) whose sampled values are all distinct, else the row's position; the event time a
-numeric field named ``ts``, ``ts_ms``, ``time``, ``timestamp`` or ``event_time``, else none.
-A categorical field whose sampled values are all distinct (free text, an id) is left out, with
-a comment.
+``target``, ``class``, ``y``, ``outcome``), else the last field. It is a classification task
+unless the label is numeric with more than :data:`MAX_CLASSES` distinct values or fractional
+ones. The id is a field named like one (``id``, ``event_id``, ``uuid``, ``key``, ``*_id``)
+whose sampled values are all distinct, else the row's position; the event time a numeric
+field named ``ts``, ``ts_ms``, ``time``, ``timestamp`` or ``event_time``, else none. A
+categorical field whose sampled values are all distinct (free text, an id) is left out, with a
+comment.
 
 The job written has every key commented; it passes ``riverbed validate`` and runs with
 ``riverbed run``.
