@@ -29,6 +29,8 @@ from operators.errors import RiverbedError
 
 __all__ = ["validate", "SAMPLE_ROWS"]
 
+_QUIET = {"log_level": 0}  # the problems are reported as lines; no librdkafka log on top
+
 SAMPLE_ROWS = 1000
 """Records of a JSON Lines input read to find the configured fields."""
 
@@ -180,7 +182,7 @@ def _kafka(cfg: Config) -> list[str]:
             "events": s.events_topic,
             **({"labels": s.labels_topic} if s.labels_topic else {}),
         }
-        consumer = kafka_consumer(s.brokers)
+        consumer = kafka_consumer(s.brokers, _QUIET)
         try:
             topic_partitions(consumer, s.brokers, topics, time.monotonic() + s.startup_timeout_s)
         except RiverbedError as exc:
@@ -190,7 +192,7 @@ def _kafka(cfg: Config) -> list[str]:
     for name, sink in cfg.sinks.items():
         if sink.kind != "kafka":
             continue
-        consumer = kafka_consumer(sink.brokers)
+        consumer = kafka_consumer(sink.brokers, _QUIET)
         try:
             meta = consumer.list_topics(timeout=s.startup_timeout_s)
             if sink.topic not in meta.topics or meta.topics[sink.topic].error is not None:
