@@ -22,8 +22,9 @@ from confluent_kafka.admin import AdminClient
 
 from flows.broker import EmbeddedBroker, free_port
 from flows.config import parse
+from flows.errors import SourceError
 from flows.runner import run_job
-from flows.sources import KafkaSource, SourceError
+from flows.sources import KafkaSource
 from tests.integration import streams
 from tests.integration.procs import (
     file_size,

@@ -16,8 +16,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from flows.broker import EmbeddedBroker, create_topics, free_port
 from flows.config import parse
+from flows.errors import SinkError
 from flows.runner import run_job
-from flows.sinks import KafkaSink, SinkError, dumps
+from flows.sinks import KafkaSink, dumps
 from operators.records import SinkRecords
 from tests.integration import streams
 from tests.integration.procs import produce, tag, topics
