@@ -138,6 +138,7 @@ def loopback_properties(port: int, controller_port: int, data_dir: Path) -> dict
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
         "log.dirs": str(data_dir / "logs"),
         "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",
         "share.coordinator.state.topic.replication.factor": "1",

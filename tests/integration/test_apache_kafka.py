@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
@@ -65,6 +67,15 @@ def on_loopback(props: dict[str, str], ports: dict[int, int]) -> dict[str, str]:
     }
 
 
+def current(ev: str, lab: str, n: int, now: int) -> Iterator[tuple[str, bytes, int]]:
+    """The test stream with event times from ``now`` on: topics the broker creates keep its
+    default retention (7 days), which would delete records of older event times."""
+    for event, label in streams.rows(n):
+        event["ts"] += now - streams.T0
+        yield ev, orjson.dumps(event), event["ts"]
+        yield lab, orjson.dumps(label), event["ts"] + 20
+
+
 def test_the_compose_kraft_properties_run_natively_a_host_client_produces_the_job_consumes(
     tmp_path: Path,
 ):
@@ -88,9 +99,7 @@ def test_the_compose_kraft_properties_run_natively_a_host_client_produces_the_jo
             assert [f"{b.host}:{b.port}" for b in brokers.values()] == [advertised]
         ev, lab = f"events-{tag()}", f"labels-{tag()}"
         n, now = 5_000, int(time.time() * 1000)
-        # Current timestamps: auto-created topics keep the broker's default 7-day retention.
-        records = ((t, v, ts - streams.T0 + now) for t, v, ts in streams.records(ev, lab, n))
-        produce(host, records)  # the topics are created by the broker on first use
+        produce(host, current(ev, lab, n, now))  # the broker creates the topics on first use
         raw = streams.job(inside, ev, lab, str(tmp_path / "out"))
         summary = run_job(parse(raw))
         assert summary["predictions"] == n and summary["labels_joined"] == n

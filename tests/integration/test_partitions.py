@@ -26,7 +26,7 @@ from tests.integration.procs import (
     topics,
     write_config,
 )
-from tests.integration.test_crash import check_outputs, crash_job, run_until
+from tests.integration.test_crash import SINKS, crash_job, run_until
 
 N, P = 40_000, 3
 
@@ -45,6 +45,21 @@ def spread(broker, tmp_path_factory) -> dict[str, Any]:
     return {"three": three, "reference": reference, "ref_out": home / "one"}
 
 
+def check_outputs(out: Path, ref_out: Path, events_topic: str) -> None:
+    """The outputs of the one-partition run, but for where each prediction's event was read
+    (``source``): event i is record i // P of partition i % P."""
+    got, want = lines(out / "predictions.jsonl"), lines(ref_out / "predictions.jsonl")
+    assert [p.pop("source") for p in got] == [
+        f"{events_topic}/{i % P}@{i // P}" for i in (int(p["id"]) for p in got)
+    ]
+    for p in want:
+        del p["source"]
+    assert got == want
+    for name in SINKS[1:]:
+        a, b = out / f"{name}.jsonl", ref_out / f"{name}.jsonl"
+        assert a.exists() == b.exists() and (not b.exists() or a.read_bytes() == b.read_bytes())
+
+
 def test_every_partition_holds_records(broker, spread):
     c = Consumer({"bootstrap.servers": broker.address, "group.id": "watermarks"})
     try:
@@ -60,7 +75,7 @@ def test_three_partitions_give_the_outputs_and_state_of_one(broker, spread, tmp_
     summary = run_job(parse(crash_job(broker.address, *spread["three"], tmp_path, None)))
     assert summary["predictions"] == N and summary["drift_alerts"] >= 1
     assert stable(summary) == stable(spread["reference"])
-    check_outputs(tmp_path, spread["ref_out"], N)
+    check_outputs(tmp_path, spread["ref_out"], spread["three"][0])
 
 
 def test_sigkilled_and_resumed_on_three_partitions_equals_the_uninterrupted_run(
@@ -81,7 +96,7 @@ def test_sigkilled_and_resumed_on_three_partitions_equals_the_uninterrupted_run(
     assert kills >= 1, log.read_text()[-3000:]
     summary = orjson.loads(summary_path.read_bytes())
     assert stable(summary) == stable(spread["reference"])
-    check_outputs(out, spread["ref_out"], N)
+    check_outputs(out, spread["ref_out"], spread["three"][0])
 
 
 def test_a_replay_by_time_seeks_each_partition(broker, spread, tmp_path: Path):
