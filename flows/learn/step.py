@@ -328,16 +328,7 @@ class LearnStep:
         )
         if len(learn):
             served_preds = [results[a].labeled[j] for j, a in enumerate(label_arms.tolist())]
-            probas = None
-            if self.task.probabilistic:
-                probas = [
-                    {
-                        c: p
-                        for c, p in zip(results[a].classes, results[a].labeled_P[j].tolist())
-                        if p == p  # NaN: a class that prediction did not give
-                    }
-                    for j, a in enumerate(label_arms.tolist())
-                ]
+            probas, classes = _served_proba(results, label_arms, self.task.probabilistic)
             slices = {
                 f: [
                     events.meta[f][e] if p is None else p.meta.get(f)
@@ -345,7 +336,7 @@ class LearnStep:
                 ]
                 for f in self.scoring.settings.slices
             }
-            self.scoring.score(ops.ys, served_preds, probas or [None] * len(learn), slices)
+            self.scoring.score(ops.ys, served_preds, probas, slices, classes)
         # Predictions of this batch's events.
         served_pred = [results[a].predictions[i] for i, a in enumerate(arms.tolist())]
         self.scoring.serve(arms, served_pred)
@@ -430,6 +421,34 @@ class LearnStep:
         if self.checkpointing is not None:
             out["model_checkpoints"] = self.checkpointing.summary()
         return out
+
+
+def _served_proba(
+    results: list[LaneResult], label_arms: np.ndarray, probabilistic: bool
+) -> tuple[Any, list[Any] | None]:
+    """The probabilities of the served prediction of each label: one array over the classes
+    when the serving models share their classes and gave every class, else one mapping per
+    label without the classes a prediction did not give (NaN)."""
+    n = len(label_arms)
+    if not probabilistic:
+        return [None] * n, None
+    used = np.unique(label_arms).tolist()
+    classes = results[used[0]].classes
+    if all(results[a].classes == classes for a in used):
+        P = np.empty((n, len(classes)))
+        for a in used:
+            at = label_arms == a
+            P[at] = results[a].labeled_P[at]
+        if not np.isnan(P).any():
+            return P, list(classes)
+    return [
+        {
+            c: p
+            for c, p in zip(results[a].classes, results[a].labeled_P[j].tolist())
+            if p == p  # NaN: a class that prediction did not give
+        }
+        for j, a in enumerate(label_arms.tolist())
+    ], None
 
 
 def _at(values: np.ndarray, event: np.ndarray) -> np.ndarray:
