@@ -225,14 +225,16 @@ class ApacheKafka(EmbeddedBroker):
 def fill_cache() -> str:
     """Resolve the jars and write the class archive (by starting and stopping a broker once),
     so that no test pays for either; say what the cache holds."""
-    where, first = jars(), None
-    if not class_archive().exists():
+
+    def start_up_s() -> float:
         with tempfile.TemporaryDirectory() as tmp:
-            with ApacheKafka(tmp) as kafka:
-                first = kafka.started_in_s
-    with tempfile.TemporaryDirectory() as tmp:
-        with ApacheKafka(tmp) as kafka:
-            again = kafka.started_in_s
+            kafka = ApacheKafka(tmp).start()
+            kafka.stop()
+            return kafka.started_in_s
+
+    where = jars()
+    first = None if class_archive().exists() else start_up_s()
+    again = start_up_s()
     made = "" if first is None else f"first start {first:.1f} s, "
     return (
         f"Apache Kafka {VERSION}: {len(list(where.glob('*.jar')))} jars and the class archive "
