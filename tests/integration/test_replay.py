@@ -139,8 +139,11 @@ def test_replay_by_timestamp_is_right_on_every_broker(broker, tmp_path):
     assert ids(tmp_path) == list(range(200, 450))
     assert summary["labels_joined"] == 250 - DELAY
     plan = orjson.loads((tmp_path / "replay.json").read_bytes())
-    # Offsets-for-times: Apache Kafka and noida-db answer the first offset at or after the
-    # time (event 200, label 180); Tansu answers 0 for both, and the source, having read from
-    # there, filters by record timestamp.
+    # Offsets-for-times: never later than the first record at or after the time (event 200,
+    # label 180), or records would be lost. Tansu answers 0 for both; Apache Kafka answered
+    # 0 once for the labels (in a full run on a loaded machine); the source, having read from
+    # there, filters by record timestamp: the predictions above are exact either way.
     starts = {k.split("/")[0]: p["start"] for k, p in plan["partitions"].items()}
-    assert starts == ({ev: 0, lab: 0} if tansu else {ev: 200, lab: 200 - DELAY})
+    assert starts[ev] <= 200 and starts[lab] <= 200 - DELAY
+    if tansu:
+        assert starts == {ev: 0, lab: 0}
