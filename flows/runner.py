@@ -24,21 +24,56 @@ from bytewax.run import cli_main
 from flows import shutdown
 from flows.config import Config
 from flows.dataflow import build_dataflow, recovery_summary
+from flows.errors import CheckpointError, ConfigError
 from flows.learn.step import LearnStep
-from flows.prometheus import serve
+from flows.panics import dataflow_error
+from flows.prometheus import JobMetrics, serve
 from flows.report import RunReport
 from flows.sinks import dumps
 
-__all__ = ["run_job", "recovery_store"]
+__all__ = ["run_job", "recovery_store", "checkpoint_problem", "metrics_server"]
 
 
 def recovery_store(directory: str) -> RecoveryConfig:
-    """The recovery store in ``directory``, created there if it has no partitions yet."""
+    """The recovery store in ``directory``, created there if it has no partitions yet; a
+    :class:`CheckpointError` says why it cannot be."""
     path = Path(directory)
+    problem = checkpoint_problem(path)
+    if problem:
+        raise CheckpointError(f"checkpoint.directory {directory}: {problem}")
     if not any(path.glob("part-*.sqlite3")):
-        path.mkdir(parents=True, exist_ok=True)
-        init_db_dir(path, 1)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            init_db_dir(path, 1)
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint.directory {directory}: {exc.strerror}") from None
     return RecoveryConfig(path)
+
+
+def checkpoint_problem(path: Path) -> str:
+    """Why ``path`` cannot hold a recovery store ("" if it can): it, or the nearest existing
+    folder above it where it would be created, must be a writable directory."""
+    if path.exists() and not path.is_dir():
+        return "is a file, expected a directory"
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, expected a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return ""
+
+
+def metrics_server(port: int, host: str = "127.0.0.1") -> JobMetrics | None:
+    """The Prometheus endpoint on ``host:port`` (None for port 0); one that cannot be bound is
+    a :class:`ConfigError` naming ``job.metrics_port`` (and ``job.metrics_host`` if set)."""
+    if not port:
+        return None
+    try:
+        return serve(port, host)
+    except OSError as exc:
+        on = "" if host == "127.0.0.1" else f" of {host} (job.metrics_host)"
+        problem = f"job.metrics_port: cannot serve on port {port}{on}: {exc.strerror}"
+        raise ConfigError(problem) from None
 
 
 def run_job(
@@ -64,17 +99,21 @@ def run_job(
         os.close(fd)
         summary_path = tmp
     try:
-        metrics = (
-            serve(cfg.job.metrics_port, cfg.job.metrics_host) if cfg.job.metrics_port else None
-        )
+        metrics = metrics_server(cfg.job.metrics_port, cfg.job.metrics_host)
         flow = build_dataflow(cfg, summary_path, metrics, source=source, adjust_learn=adjust_learn)
         recovery = recovery_store(cfg.checkpoint.directory) if cfg.checkpoint.directory else None
         with shutdown.handle_signals():
-            cli_main(
-                flow,
-                epoch_interval=timedelta(seconds=cfg.checkpoint.interval_s),
-                recovery_config=recovery,
-            )
+            try:
+                cli_main(
+                    flow,
+                    epoch_interval=timedelta(seconds=cfg.checkpoint.interval_s),
+                    recovery_config=recovery,
+                )
+            except Exception as exc:
+                cause = dataflow_error(exc, flow.flow_id)
+                if cause is exc:
+                    raise
+                raise cause from exc
         if not os.path.exists(summary_path) or os.path.getsize(summary_path) == 0:
             # The input was empty from the start (no batch reached the pipeline, so it never
             # ran): the summary of nothing.

@@ -30,13 +30,13 @@ from bytewax.outputs import (
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from flows.errors import SinkError
 from flows.sources import kafka_logger
 from operators.records import SinkRecords
 from operators.settings import Settings, at_least, number_in, one_of, setting, string
 
 __all__ = [
     "SinkSettings",
-    "SinkError",
     "JsonlFileSink",
     "KafkaSink",
     "StdoutSink",
@@ -45,10 +45,6 @@ __all__ = [
     "OVERSIZE",
     "RECORD_OVERHEAD",
 ]
-
-
-class SinkError(RuntimeError):
-    """A sink could not write a record; the message names the sink and the record."""
 
 
 OVERSIZE = ("dead_letter", "skip", "fail")

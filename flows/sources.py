@@ -49,13 +49,13 @@ from confluent_kafka import (
 )
 
 from flows import shutdown, synthetic
+from flows.errors import SourceError
 from operators.records import RawBatch
 from operators.settings import Settings, at_least, boolean, name, number_in, one_of, setting, string
 
 __all__ = [
     "SourceSettings",
     "BatchSettings",
-    "SourceError",
     "KafkaSource",
     "FileSource",
     "SyntheticSource",
@@ -182,10 +182,6 @@ class _Watched:
     def progress(self) -> list[PartitionProgress]:
         """Every partition's progress (empty before the dataflow has built the source)."""
         return [p for part in self.__dict__.get("_parts", ()) for p in part.progress()]
-
-
-class SourceError(RuntimeError):
-    """The source cannot start: the message names the broker, topic or file."""
 
 
 def _soon(ms: int) -> datetime:

@@ -8,6 +8,9 @@ whole job's steps as ONE Bytewax step: one snapshot holds every step's state, a 
 reference to another (the model checkpoints save the feature step's state) and it survives the
 snapshot as the same object, and a batch pays Bytewax's cost once, not once per step.
 
+An exception a step raises that is not a riverbed error becomes a
+:class:`~operators.errors.StepError` naming that step.
+
 >>> class Double:
 ...     def update(self, x): return [2 * x]
 >>> class Split:
@@ -16,6 +19,11 @@ snapshot as the same object, and a batch pays Bytewax's cost once, not once per 
 >>> p = Pipeline({"double": Double(), "split": Split(), "again": Double()})
 >>> p.update(1), p.on_eof(), type(p["split"]).__name__
 ([4, 6], [200], 'Split')
+>>> Pipeline({"double": Double()}).update(None)
+Traceback (most recent call last):
+...
+operators.errors.StepError: step double failed: TypeError: unsupported operand type(s) for *: \
+'int' and 'NoneType'
 
 ``seconds`` holds the time each step has spent on items in this process (not in the state).
 """
@@ -26,6 +34,8 @@ import time
 from collections.abc import Mapping
 from itertools import islice
 from typing import Any
+
+from operators.errors import RiverbedError, StepError
 
 __all__ = ["Pipeline"]
 
@@ -73,10 +83,16 @@ class Pipeline:
 
     def _emit(self, hook: str, *args: Any) -> list[Any]:
         out: list[Any] = []
-        for i, step in enumerate(self.steps.values()):
+        for i, (name, step) in enumerate(self.steps.items()):
             method = getattr(step, hook, None)
             if method is not None:
-                out.extend(self._through(i + 1, method(*args)))
+                try:
+                    emitted = method(*args)
+                except RiverbedError:
+                    raise
+                except Exception as exc:
+                    raise StepError(name, exc) from exc
+                out.extend(self._through(i + 1, emitted))
         return out
 
     def _through(self, start: int, items: list[Any]) -> list[Any]:
@@ -85,6 +101,11 @@ class Pipeline:
             if not items:
                 break
             began = clock()
-            items = [out for item in items for out in step.update(item)]
+            try:
+                items = [out for item in items for out in step.update(item)]
+            except RiverbedError:
+                raise
+            except Exception as exc:
+                raise StepError(name, exc) from exc
             seconds[name] += clock() - began
         return items

@@ -72,8 +72,16 @@ class Pending:
     meta: dict[str, Any]
 
 
+SUMMARY_EVERY = 1000  # items (events and labels) between two summaries on the batches
+
+
 class LearnStep:
     """Predict, serve, join labels, score, watch errors and learn, in stream order.
+
+    Its summary (``Batch.learn``, a view for the report and Prometheus, not state) rides on
+    the first batch and then on the batch that completes each further ``SUMMARY_EVERY``
+    items, on a tick after a batch that had none, and at the end of input, so that small
+    batches do not pay for it each time.
 
     Args:
         lanes: one per candidate model (its learner, detector, drift actions, challenger).
@@ -117,6 +125,7 @@ class LearnStep:
         self.labels_joined = 0
         self.names: tuple[str, ...] = ()  # the feature columns (as of the last batch)
         self.sparse: tuple[bool, ...] = ()
+        self.unreported: int | None = None  # items since the last summary (None: none yet)
 
     @property
     def learners(self) -> list[Learner]:
@@ -130,7 +139,7 @@ class LearnStep:
         joined = self.join.run(events, batch.labels)
         if not len(joined.kinds):
             if not batch.actions:
-                return [replace(batch, learn=self.summary())]
+                return [replace(batch, learn=self._summary_due(batch))]
         ops, predicted, first = self._ops(batch, joined)
         alerts = []
         if not self.frozen:  # feature-drift actions before the batch's first op
@@ -160,9 +169,15 @@ class LearnStep:
                 predictions=tuple(records),
                 alerts=tuple(ordered),
                 label_latency_ms=joined.label_ts - ops.ts_ms[ops.learn],
-                learn=self.summary(),
+                learn=self._summary_due(batch),
             )
         ]
+
+    def on_tick(self, now: float) -> list[Batch]:
+        if not self.unreported:
+            return []
+        self.unreported = 0
+        return [Batch(learn=self.summary())]
 
     def on_eof(self) -> list[Batch]:
         mc = self.checkpointing
@@ -172,7 +187,17 @@ class LearnStep:
             and (not mc.written or mc.last_events != self.labels_joined)
         ):
             self._checkpoint_all()
-        return []
+        self.unreported = 0
+        return [Batch(learn=self.summary())]
+
+    def _summary_due(self, batch: Batch) -> dict[str, Any] | None:
+        """The summary if this batch should carry it (see the class docstring)."""
+        items = len(batch.events) + len(batch.labels)
+        if self.unreported is not None and self.unreported + items < SUMMARY_EVERY:
+            self.unreported += items
+            return None
+        self.unreported = 0
+        return self.summary()
 
     # --- operations -------------------------------------------------------------------------
 

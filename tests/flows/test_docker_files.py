@@ -53,11 +53,11 @@ def test_the_compose_file_names_only_what_deploy_md_describes(compose):
 def test_kafka_has_an_internal_and_a_host_listener_and_keeps_its_data(compose):
     env = compose["services"]["kafka"]["environment"]
     advertised = dict(x.split("://") for x in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
-    assert advertised == {"INTERNAL": "kafka:9092", "HOST": "localhost:9094"}
-    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
+    assert advertised == {"PLAINTEXT": "kafka:9092", "HOST": "localhost:29092"}
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "PLAINTEXT"
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     assert "kafka-data:" + env["KAFKA_LOG_DIRS"] in compose["services"]["kafka"]["volumes"]
-    assert compose["services"]["kafka"]["ports"] == ["9094:9094"]
+    assert compose["services"]["kafka"]["ports"] == ["29092:29092"]
 
 
 def test_the_job_config_is_valid_and_matches_compose_and_prometheus(compose):
