@@ -625,24 +625,24 @@ class _Rows:
     def labels(self) -> Labels:
         blocks = list(self.label_blocks)
         if self.label_rows:
-            ids, ts, ys, sources, seq = zip(*self.label_rows)
+            cols = list(zip(*self.label_rows))
             blocks.append((
-                list(ids), np.array(ts, dtype=np.int64), list(ys), list(sources),
-                np.array(seq, dtype=np.int64),
+                list(cols[0]), np.array(cols[1], dtype=np.int64), list(cols[2]), list(cols[3]),
+                np.array(cols[4], dtype=np.int64),
             ))  # fmt: skip
         if not blocks:
             return Labels()
         if len(blocks) == 1 and np.all(blocks[0][4][1:] > blocks[0][4][:-1]):
             return Labels(*blocks[0])
-        seq = np.concatenate([b[4] for b in blocks])
-        pick = np.argsort(seq, kind="stable").tolist()
+        order = np.concatenate([b[4] for b in blocks])
+        pick = np.argsort(order, kind="stable").tolist()
 
         def flat(i: int) -> list[Any]:
             joined = [x for b in blocks for x in b[i]]
             return [joined[k] for k in pick]
 
-        ts = np.concatenate([b[1] for b in blocks])
-        return Labels(flat(0), ts[pick], flat(2), flat(3), seq[pick])
+        times = np.concatenate([b[1] for b in blocks])
+        return Labels(flat(0), times[pick], flat(2), flat(3), order[pick])
 
 
 class DecodeStep:
