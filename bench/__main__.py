@@ -47,10 +47,12 @@ def main() -> None:
         entries = importlib.import_module(f"bench.{name}").run(args.repeats)
         for entry in entries.values():
             entry["measured"] = time.strftime("%Y-%m-%d")
+            entry["repeats"] = args.repeats
         results.update(entries)
         print(f"bench.{name}: {time.monotonic() - started:.0f} s", flush=True)
         for key, e in entries.items():
-            print(f"  {key}: ratio {e['ratio']:.2f} (target {e['target']})", flush=True)
+            shown = f"ours {e['ours']:.0f}" if e.get("lower_is_better") else f"ratio {e['ratio']:.2f}"
+            print(f"  {key}: {shown} (target {e['target']})", flush=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     write_readme(results)
 
@@ -61,17 +63,20 @@ def write_readme(results: dict[str, Any]) -> None:
     ).stdout.strip()
     rows = [
         f"| `{k}` | {e['ours']:,.0f} | {e['baseline']:,.0f} | {e['unit']} | **{e['ratio']:.2f}** "
-        f"| {e['target']} | {e['baseline_is'].replace('|', chr(92) + '|')} |"
+        f"| {'<= ' + str(e['target']) + ' (ours)' if e.get('lower_is_better') else e['target']} "
+        f"| {e.get('measured', '-')} ({e.get('repeats', 5)} runs) "
+        f"| {e['baseline_is'].replace('|', chr(92) + '|')} |"
         for k, e in sorted(results.items())
     ]
     text = f"""# Benchmarks
 
-Produced by `make bench` (`python -m bench --repeats 5`): each figure is the median of 5 runs,
-ours and the baseline measured in the same run, so the ratio is what counts; absolute numbers
-move with the load of the machine. Machine: {machine()}. Commit: {commit or "-"}.
+Produced by `make bench` (`python -m bench --repeats 5`): each figure is the median of the runs
+its row names, ours and the baseline measured in the same run, so the ratio is what counts; absolute numbers
+move with the load of the machine. Machine: {machine()}. Last written at commit
+{commit or "-"}; each row says when it was measured (`make bench` or `python -m bench --only NAME`).
 
-| benchmark | ours | baseline | unit | ratio | target | baseline is |
-| --- | ---: | ---: | --- | ---: | ---: | --- |
+| benchmark | ours | baseline | unit | ratio | target | measured | baseline is |
+| --- | ---: | ---: | --- | ---: | ---: | --- | --- |
 {chr(10).join(rows)}
 
 Raw figures: [results.json](results.json).

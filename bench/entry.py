@@ -16,8 +16,12 @@ def entry(
     target: float,
     baseline_is: str,
     unit: str = "events/s",
+    lower_is_better: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """``{name: {...}}`` from repeated measurements of ours and of the baseline (medians)."""
+    """``{name: {...}}`` from repeated measurements of ours and of the baseline (medians).
+
+    ``lower_is_better``: ``ours`` is a cost (a time) and the target bounds it from above;
+    otherwise the target is a lower bound on the ratio."""
     o, b = statistics.median(ours), statistics.median(baseline)
     return {
         name: {
@@ -27,5 +31,6 @@ def entry(
             "ratio": o / b,
             "target": target,
             "baseline_is": baseline_is,
+            **({"lower_is_better": True} if lower_is_better else {}),
         }
     }
