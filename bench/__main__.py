@@ -51,7 +51,8 @@ def main() -> None:
         results.update(entries)
         print(f"bench.{name}: {time.monotonic() - started:.0f} s", flush=True)
         for key, e in entries.items():
-            shown = f"ours {e['ours']:.0f}" if e.get("lower_is_better") else f"ratio {e['ratio']:.2f}"
+            cost = e.get("lower_is_better")
+            shown = f"ours {e['ours']:.0f}" if cost else f"ratio {e['ratio']:.2f}"
             print(f"  {key}: {shown} (target {e['target']})", flush=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     write_readme(results)
@@ -70,10 +71,11 @@ def write_readme(results: dict[str, Any]) -> None:
     ]
     text = f"""# Benchmarks
 
-Produced by `make bench` (`python -m bench --repeats 5`): each figure is the median of the runs
-its row names, ours and the baseline measured in the same run, so the ratio is what counts; absolute numbers
-move with the load of the machine. Machine: {machine()}. Last written at commit
-{commit or "-"}; each row says when it was measured (`make bench` or `python -m bench --only NAME`).
+Produced by `make bench` (`python -m bench --repeats 5`): each figure is the median of the
+runs its row names, ours and the baseline measured in the same run, so the ratio is what
+counts; absolute numbers move with the load of the machine. Machine: {machine()}.
+Last written at commit {commit or "-"}; each row says when it was measured
+(`make bench`, or `python -m bench --only NAME`).
 
 | benchmark | ours | baseline | unit | ratio | target | measured | baseline is |
 | --- | ---: | ---: | --- | ---: | ---: | --- | --- |
