@@ -106,6 +106,7 @@ def save(
     *,
     schema_hash: str,
     features: Any = None,
+    keep: int = 0,
 ) -> Path:
     """Write the next checkpoint of ``learner`` into ``directory`` (created if missing).
 
@@ -118,6 +119,8 @@ def save(
         features: the state of the feature step the learner's inputs came from (scaler
             statistics, vocabularies), saved beside it so that a warm-started job computes the
             same features; :func:`load_features` reads it back.
+        keep: how many versions of the model to keep (the newest; older ones are deleted
+            once the new one is complete); 0 keeps all.
 
     Returns:
         The path of the pickle file.
@@ -160,7 +163,18 @@ def save(
         _write_atomic(folder / f"{stem}.features.pkl", features_blob)
     _write_atomic(folder / f"{stem}.pkl", blob)
     _write_atomic(folder / f"{stem}.json", text.encode())
+    if keep:
+        _prune(folder, learner.name, keep)
     return folder / f"{stem}.pkl"
+
+
+def _prune(folder: Path, model: str, keep: int) -> None:
+    """Delete all but the newest ``keep`` versions of ``model`` (the JSON file first: a
+    version without it is incomplete and never listed)."""
+    for version in sorted(set(_versions(folder, model)))[:-keep]:
+        stem = f"{model}-v{version:04d}"
+        for suffix in (".json", ".pkl", ".features.pkl"):
+            (folder / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class ModelCheckpointSettings(Settings):
     every_events: int = setting(0, at_least(0))
     every_s: float = setting(0.0, number_in(0))
     warm_start: str = setting("", string)
+    keep: int = setting(5, at_least(0))
 
 
 class ModelCheckpointing:
@@ -81,6 +82,7 @@ class ModelCheckpointing:
             extra,
             schema_hash=self.schema_hash,
             features=self.features.featurizer,
+            keep=self.settings.keep,
         )
         count = self._per_model[learner.name] = self._per_model.get(learner.name, 0) + 1
         self.written = max(self.written, count)
