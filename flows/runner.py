@@ -13,12 +13,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
 from bytewax.inputs import Source
-from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from flows import shutdown
@@ -26,19 +24,11 @@ from flows.config import Config
 from flows.dataflow import build_dataflow, recovery_summary
 from flows.learn.step import LearnStep
 from flows.prometheus import serve
+from flows.recovery import recovery_store
 from flows.report import RunReport
 from flows.sinks import dumps
 
-__all__ = ["run_job", "recovery_store"]
-
-
-def recovery_store(directory: str) -> RecoveryConfig:
-    """The recovery store in ``directory``, created there if it has no partitions yet."""
-    path = Path(directory)
-    if not any(path.glob("part-*.sqlite3")):
-        path.mkdir(parents=True, exist_ok=True)
-        init_db_dir(path, 1)
-    return RecoveryConfig(path)
+__all__ = ["run_job"]
 
 
 def run_job(
@@ -64,9 +54,10 @@ def run_job(
         os.close(fd)
         summary_path = tmp
     try:
+        directory = cfg.checkpoint.directory
+        recovery = recovery_store(directory, cfg) if directory else None
         metrics = serve(cfg.job.metrics_port) if cfg.job.metrics_port else None
         flow = build_dataflow(cfg, summary_path, metrics, source=source, adjust_learn=adjust_learn)
-        recovery = recovery_store(cfg.checkpoint.directory) if cfg.checkpoint.directory else None
         with shutdown.handle_signals():
             cli_main(
                 flow,

@@ -4,7 +4,10 @@ Each item a sink receives is one batch's :class:`~operators.records.SinkRecords`
 the output guard, :mod:`flows.outputs`): a file gets one write per batch.
 
 - The file sink keeps its byte offset in Bytewax's recovery snapshot and truncates back to it
-  on resume, so a file holds each record once even after a crash.
+  on resume, so a file holds each record once even after a crash. A file that is missing or
+  shorter than the snapshot says at resume, or that is removed or replaced while the job
+  writes it, stops the job with a :class:`SinkError` (the records before would be lost; the
+  file is never padded).
 - The Kafka sink writes the same JSON as the message value, keyed by the record id, and waits
   for every delivery report at the end of each batch: a record the broker did not take is sent
   again (``retries``), then fails the job loudly, naming its key, instead of being dropped.
@@ -103,14 +106,39 @@ class JsonlFileSink(FixedPartitionedSink[SinkRecords, int]):
 
 class _FilePartition(StatefulSinkPartition[SinkRecords, int]):
     def __init__(self, path: str, offset: int) -> None:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.path = path
+        if offset:
+            size = os.path.getsize(path) if os.path.isfile(path) else None
+            if size is None or size < offset:
+                found = "is missing" if size is None else f"has only {size:,} bytes"
+                raise SinkError(
+                    f"file sink {path!r}: the recovery snapshot says it holds {offset:,} "
+                    f"bytes, but it {found}; restore the file, or start afresh with an empty "
+                    "checkpoint.directory"
+                )
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.f = open(path, "r+b" if os.path.exists(path) else "wb")
         self.f.truncate(offset)
         self.f.seek(offset)
+        self.inode = os.fstat(self.f.fileno()).st_ino
 
     def write_batch(self, values: list[SinkRecords]) -> None:
+        self._still_there()
         self.f.write(_lines(values))
         self.f.flush()
+
+    def _still_there(self) -> None:
+        """The file this sink writes is still the one at its path (not removed or replaced)."""
+        try:
+            same = os.stat(self.path).st_ino == self.inode
+        except OSError:
+            same = False
+        if not same:
+            raise SinkError(
+                f"file sink {self.path!r}: the file was removed or replaced while the job "
+                "wrote it; its records would be lost"
+            )
 
     def snapshot(self) -> int:
         return self.f.tell()
