@@ -204,7 +204,7 @@ def build_pipeline(
 
     ``adjust_learn`` is applied to the learn step (replay: frozen models).
     """
-    steps: dict[str, Any] = {"decode": DecodeStep(_decoder(cfg))}
+    steps: dict[str, Any] = {"decode": DecodeStep(_decoder(cfg), cfg.source.max_future_ms)}
     lateness = cfg.source.allowed_lateness_ms
     if lateness is not None:
         steps["lateness"] = LatenessFilter(lateness)
