@@ -2,7 +2,7 @@
 
 ::
 
-    source -> [ decode -> lateness -> label delay -> sampling -> feature drift -> featurize
+    source -> [ decode -> label check -> lateness -> label delay -> sampling -> feature drift -> featurize
                 -> learn + serve -> output guard -> report ]  -> sinks (one item per batch each)
                                                               -> run summary
 
@@ -46,6 +46,7 @@ from operators.decode import Decoder, DecodeStep
 from operators.feature_drift_step import FeatureDriftStep
 from operators.feature_step import FeatureStep
 from operators.featurize import Featurizer
+from operators.label_check import LabelCheck
 from operators.label_join import LabelJoin
 from operators.lateness import LatenessFilter
 from operators.pipeline import Pipeline
@@ -204,7 +205,13 @@ def build_pipeline(
 
     ``adjust_learn`` is applied to the learn step (replay: frozen models).
     """
+    features = FeatureStep(_featurizer(cfg))
+    learn = learn_step(cfg, features)
+    if adjust_learn is not None:
+        learn = adjust_learn(learn)
     steps: dict[str, Any] = {"decode": DecodeStep(_decoder(cfg), cfg.source.max_future_ms)}
+    if task(cfg.job.task).probabilistic:
+        steps["label_check"] = LabelCheck([m.name for m in learn.learners if m.binary])
     lateness = cfg.source.allowed_lateness_ms
     if lateness is not None:
         steps["lateness"] = LatenessFilter(lateness)
@@ -215,9 +222,8 @@ def build_pipeline(
     f = cfg.features
     if cfg.feature_drift.enabled:
         steps["feature_drift"] = FeatureDriftStep(cfg.feature_drift, f.numeric, f.categorical)
-    features = steps["featurize"] = FeatureStep(_featurizer(cfg))
-    learn = learn_step(cfg, features)
-    steps["learn"] = adjust_learn(learn) if adjust_learn is not None else learn
+    steps["featurize"] = features
+    steps["learn"] = learn
     steps["output_guard"] = output_guard(cfg.sinks)
     report = RunReport(cfg.job.progress_s > 0, recovery_summary(cfg))
     report.begin_execution(metrics)

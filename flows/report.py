@@ -61,6 +61,7 @@ class RunReport:
         self.learn: dict[str, Any] = {}
         self.sample: dict[str, Any] | None = None
         self.snapshots = 0
+        self.clipped: dict[str, int] = {}
         self.begin_execution(None)
 
     def begin_execution(self, metrics: JobMetrics | None) -> None:
@@ -100,6 +101,10 @@ class RunReport:
             self.metrics.observe(batch, self.learn)
         if batch.samples:
             self.sample = dict(batch.samples[-1].summary)
+        features = batch.features
+        if features is not None and any(features.clipped):
+            for name, k in zip(features.names, features.clipped):
+                self.clipped[name] = self.clipped.get(name, 0) + k
         return [batch]
 
     def on_tick(self, now: float) -> list[Any]:
@@ -143,6 +148,7 @@ class RunReport:
             "models": models,
             "selection": learn.get("selection", {}),
             **{k: learn[k] for k in _PASSED_ON if k in learn},
+            "outliers_clipped": {k: v for k, v in sorted(self.clipped.items()) if v},
             "drift": self.alerts,
             "drift_alerts": self.alerts_total,
             "throughput_eps": self.events_this_execution / elapsed if elapsed > 0 else 0.0,

@@ -208,7 +208,8 @@ class Labels:
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A record that could not be used: why (a short ``kind`` and a readable ``reason``), its
-    source position and raw bytes, and whether it was an event, a label or an output record."""
+    source position and raw bytes, and whether it was an event, a label, an output record, or
+    a record a model raised on (``"model"``: the event stays counted as an event)."""
 
     kind: str
     reason: str
@@ -239,11 +240,14 @@ class FeatureBlock:
     ``matrix`` is a dense ``(n_events, n_features)`` float array whose columns are ``names``;
     :meth:`dicts` gives the same values as one dict per event, the form River models take.
     Zero-valued one-hot columns are left out of the dicts, as River's OneHotEncoder does.
+    ``clipped`` counts, per numeric field (the first columns), the outliers clipped in this
+    batch (:mod:`operators.clipping`).
     """
 
     names: tuple[str, ...]
     matrix: np.ndarray
     sparse: tuple[bool, ...] = ()
+    clipped: tuple[int, ...] = ()
 
     def dicts(self) -> list[dict[str, float]]:
         sparse = self.sparse or (False,) * len(self.names)

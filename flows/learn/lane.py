@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from online_models.challenger import Challenger
+from online_models.errors import ModelError
 from online_models.learner import Answers, Learner
 from online_models.tasks import Task
 from operators.error_drift import DETECTORS, ErrorDriftMonitor
@@ -132,6 +133,7 @@ class LaneResult:
         errors: per learn op, the error of that prediction.
         alerts: drift alerts, resets, challengers, in stream order.
         ms: milliseconds the model took to predict and learn the batch.
+        failures: the ops the model raised on (skipped), with the error, by op index.
     """
 
     predictions: list[Any]
@@ -142,6 +144,12 @@ class LaneResult:
     errors: np.ndarray
     alerts: list[Alert]
     ms: float = 0.0
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+MAX_FAILURES_IN_A_ROW = 100
+"""A model that raises on this many records in a row stops the job: an error that hits every
+record is no bad record but a broken job."""
 
 
 class Lane:
@@ -175,6 +183,7 @@ class Lane:
         self.racing: Challenger | None = None
         self.resets = 0
         self.labels_seen = 0  # labels this lane has been through (for sample seeds)
+        self.failures_in_a_row = 0
 
     @property
     def name(self) -> str:
@@ -209,10 +218,14 @@ class Lane:
         event_predict = _event_predict(ops, predict_at)
         fixed = sorted({op for op, _ in ops.splits} | set(checkpoint_after))
         actions = dict(ops.splits)
+        failures: dict[int, str] = {}
         c = 0
         while c < n:
             stop = next((f + 1 for f in fixed if f >= c), n)
             answers = self._answers(ops, c, stop, frozen)
+            for op in [op for op in failures if op >= c]:  # ops run again (after a reset)
+                del failures[op]
+            failures.update(answers.failures)
             idx = predict_at[c:stop][kinds[c:stop] == 0]
             if len(idx):
                 predictions[idx] = _objects(answers.predictions)
@@ -246,9 +259,26 @@ class Lane:
             c = stop
         P, classes = probas.of_predictions()
         labeled_P, _ = probas.of_labels(np.arange(len(learn_ops)))
+        self._count_failures(ops, failures, frozen)
         ms = (time.perf_counter() - started) * 1000.0
         return LaneResult(list(predictions), P, classes, list(labeled), labeled_P, errors,
-                          alerts, ms)  # fmt: skip
+                          alerts, ms, failures)  # fmt: skip
+
+    def _count_failures(self, ops: Ops, failures: dict[int, str], frozen: bool) -> None:
+        """Count the model's failures in a row, in stream order; too many stop the job."""
+        if not failures and not self.failures_in_a_row:
+            return
+        run = ops.predict if frozen else range(len(ops.kinds))
+        for op in run:
+            if op not in failures:
+                self.failures_in_a_row = 0
+                continue
+            self.failures_in_a_row += 1
+            if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise ModelError(
+                    f"learn step: model {self.name!r} raised on {self.failures_in_a_row} "
+                    f"records in a row, the last at event {ops.event_ids[op]!r}: {failures[op]}"
+                )
 
     def _answers(self, ops: Ops, start: int, stop: int, frozen: bool) -> Answers:
         """The model run over ops ``start..stop`` (predict ops only when frozen)."""
@@ -258,10 +288,14 @@ class Lane:
         first, last = np.searchsorted(learn, [start, stop])
         ys = ops.ys[first:last]
         w = None if ops.weights is None else ops.weights[first:last]
+        at = np.arange(start, stop)
         if frozen:
             keep = kinds == 0
-            kinds, rows, ys, w = kinds[keep], rows[keep], [], None
-        return self.learner.run(ops.X, ops.dicts, ops.names, ops.sparse, kinds, rows, ys, w)
+            kinds, rows, ys, w, at = kinds[keep], rows[keep], [], None, at[keep]
+        answers = self.learner.run(ops.X, ops.dicts, ops.names, ops.sparse, kinds, rows, ys, w)
+        if answers.failures:  # their index among the batch's ops
+            answers = answers._replace(failures=[(int(at[i]), e) for i, e in answers.failures])
+        return answers
 
     def _watch(
         self,

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import orjson
 
 from flows.learn.lane import Lane, LaneResult, Ops
 from flows.learn.model_checkpointing import ModelCheckpointing
@@ -38,7 +39,7 @@ from online_models.learner import Learner
 from online_models.scoring import Scoring
 from online_models.tasks import Task
 from operators.label_join import Joined, LabelJoin
-from operators.records import Alert, Batch
+from operators.records import Alert, Batch, DeadLetter
 
 __all__ = ["Pending", "LearnStep"]
 
@@ -157,6 +158,7 @@ class LearnStep:
         return [
             replace(
                 batch,
+                dead_letters=batch.dead_letters + _failures(batch, ops, self.lanes, results),
                 predictions=tuple(records),
                 alerts=tuple(ordered),
                 learn=self.summary(),
@@ -430,6 +432,28 @@ class LearnStep:
         if self.checkpointing is not None:
             out["model_checkpoints"] = self.checkpointing.summary()
         return out
+
+
+def _failures(
+    batch: Batch, ops: Ops, lanes: Sequence[Lane], results: Sequence[LaneResult]
+) -> tuple[DeadLetter, ...]:
+    """A dead letter (kind ``model_error``, role ``model``) for each record a model raised on,
+    in stream order: the record was skipped by that model, the job went on."""
+    found = sorted((op, m) for m, r in enumerate(results) for op in r.failures)
+    out = []
+    events = batch.events
+    for op, m in found:
+        name, row, event_id = lanes[m].name, int(ops.rows[op]), ops.event_ids[op]
+        learning = bool(ops.kinds[op] == 1)
+        where = events.sources[row] if row < len(events) else f"event {event_id}"
+        doing = "learning the label of" if learning else "predicting"
+        reason = (
+            f"learn step: model {name!r} raised {results[m].failures[op]} while {doing} "
+            f"event {event_id!r}; the model skipped it"
+        )
+        raw = orjson.dumps({"id": event_id, "model": name, "op": "learn" if learning else "predict"})
+        out.append(DeadLetter("model_error", reason, f"{where}/{name}", raw, "model"))
+    return tuple(out)
 
 
 def _at(values: np.ndarray, event: np.ndarray) -> np.ndarray:
