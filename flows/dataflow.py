@@ -2,9 +2,10 @@
 
 ::
 
-    source -> [ decode -> label check -> lateness -> label delay -> sampling -> feature drift -> featurize
-                -> learn + serve -> output guard -> report ]  -> sinks (one item per batch each)
-                                                              -> run summary
+    source -> [ decode -> label check -> lateness -> label delay -> sampling -> feature drift
+                -> featurize -> learn + serve -> output guard -> report ]
+                                    -> sinks (one item per batch each)
+                                    -> run summary
 
 The steps in brackets are :mod:`operators` and :mod:`flows.learn` state machines composed as
 one :class:`~operators.pipeline.Pipeline`, which :func:`operators.adapter.stateful_step` runs as
@@ -105,7 +106,8 @@ def _sink(name: str, sink: SinkSettings, up: Any) -> None:
     if sink.kind == "jsonl":
         keyed = op.key_on(f"sink_{name}_key", records, lambda _r: "file")
         op.output(f"sink_{name}", keyed, JsonlFileSink(sink.path))
-    elif sink.kind == "kafka":
+    elif sink.kind == "kafka":  # one stateful partition: its snapshot holds the topic's ends
+        keyed = op.key_on(f"sink_{name}_key", records, lambda _r: "kafka")
         kafka = KafkaSink(
             sink.brokers,
             sink.topic,
@@ -115,7 +117,7 @@ def _sink(name: str, sink: SinkSettings, up: Any) -> None:
             oversize=sink.oversize,
             name=name,
         )
-        op.output(f"sink_{name}", records, kafka)
+        op.output(f"sink_{name}", keyed, kafka)
     else:
         op.output(f"sink_{name}", records, StdoutSink())
 
@@ -225,7 +227,14 @@ def build_pipeline(
     steps["featurize"] = features
     steps["learn"] = learn
     steps["output_guard"] = output_guard(cfg.sinks)
-    report = RunReport(cfg.job.progress_s > 0, recovery_summary(cfg))
+    labels = (
+        f"source.labels_topic {cfg.source.labels_topic!r}"
+        if cfg.source.labels_topic
+        else f"schema.label_field {cfg.schema.label_field!r}"
+    )
+    report = RunReport(
+        cfg.job.progress_s > 0, recovery_summary(cfg), cfg.job.max_dead_letter_ratio, labels
+    )
     report.begin_execution(metrics)
     steps["report"] = report
     return Pipeline(steps)

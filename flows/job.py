@@ -14,13 +14,14 @@ __all__ = ["JobSettings", "CheckpointSettings"]
 @dataclass(frozen=True)
 class JobSettings(Settings):
     """``[job]``: the dataflow's name, the seed of every random choice, the task, progress
-    lines and the Prometheus endpoint."""
+    lines, the Prometheus endpoint, and the share of dead-letter events that stops a run."""
 
     name: str = setting("riverbed", name)
     seed: int = setting(42, at_least(0))
     task: str = setting("classification", one_of(*TASKS))
     progress_s: float = setting(0.0, number_in(0))
     metrics_port: int = setting(0, at_least(0))
+    max_dead_letter_ratio: float = setting(1.0, number_in(0, 1))
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ are ``classes``, which :func:`top_k` and :func:`proba_dicts` turn into per-event
 from __future__ import annotations
 
 import inspect
-from math import isfinite
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np

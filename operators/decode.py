@@ -197,9 +197,7 @@ class Decoder:
                 return str
         return None
 
-    def _one(
-        self, role: str, source: str, ts_ms: int, value: Any, seq: int, rows: _Rows
-    ) -> None:
+    def _one(self, role: str, source: str, ts_ms: int, value: Any, seq: int, rows: _Rows) -> None:
         """Validate one record the slow way, naming what is wrong (a dead letter)."""
         obj = self._object(value)
         event_id = self._id(obj, source)
@@ -266,9 +264,7 @@ class Decoder:
                 out.append(None)
         return out
 
-    def _take_events(
-        self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows
-    ) -> list[int]:
+    def _take_events(self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows) -> list[int]:
         """Add the decoded events that pass every check to ``rows``; return the indices of
         the others."""
         st = self._event_struct
@@ -333,9 +329,7 @@ class Decoder:
                 rows.label(ids[k], int(ts[k]), y, f"{raw.streams[i]}@{raw.offsets[i]}", 2 * i + 1)
         return sorted(at[k] for k in back)
 
-    def _take_labels(
-        self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows
-    ) -> list[int]:
+    def _take_labels(self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows) -> list[int]:
         st = self._label_struct
         ids = self._ids(raw, at, objs, st)
         ts, bad_ts = self._times(raw, at, objs, st)
@@ -681,8 +675,8 @@ class DecodeStep:
 
     >>> d = DecodeStep(Decoder(numeric=("x",)), max_future_ms=1000)
     >>> d.newest_ms = 0  # as if the job had started at the epoch
-    >>> raw = RawBatch(0.0, ["events"] * 3, ["t/0"] * 3, [0, 1, 2], [5000, 5000, 9000],
-    ...                [b'{"id": 1, "ts": 5500}', b'{"id": 2, "ts": 7000}', b'{"id": 3, "ts": 9900}'])
+    >>> values = [b'{"id": 1, "ts": 5500}', b'{"id": 2, "ts": 7000}', b'{"id": 3, "ts": 9900}']
+    >>> raw = RawBatch(0.0, ["events"] * 3, ["t/0"] * 3, [0, 1, 2], [5000, 5000, 9000], values)
     >>> out = d.update(raw)[0]
     >>> list(out.events.ids), [(x.kind, x.source) for x in out.dead_letters]
     (['1', '3'], [('future_event', 't/0@1')])

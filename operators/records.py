@@ -116,9 +116,9 @@ class Events:
         (('0', '1'), [[1.0], [nan]], [['a'], ['2']], {'x': None, 'c': '2'})
         """
         n = len(rows)
-        num = np.array(
-            [[_number(r.get(k)) for k in numeric] for r in rows], dtype=float
-        ).reshape(n, len(numeric))
+        num = np.array([[_number(r.get(k)) for k in numeric] for r in rows], dtype=float).reshape(
+            n, len(numeric)
+        )
         cat = np.empty((n, len(categorical)), dtype=object)
         for j, k in enumerate(categorical):
             cat[:, j] = [None if r.get(k) is None else str(r.get(k)) for r in rows]

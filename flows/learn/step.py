@@ -451,7 +451,9 @@ def _failures(
             f"learn step: model {name!r} raised {results[m].failures[op]} while {doing} "
             f"event {event_id!r}; the model skipped it"
         )
-        raw = orjson.dumps({"id": event_id, "model": name, "op": "learn" if learning else "predict"})
+        raw = orjson.dumps(
+            {"id": event_id, "model": name, "op": "learn" if learning else "predict"}
+        )
         out.append(DeadLetter("model_error", reason, f"{where}/{name}", raw, "model"))
     return tuple(out)
 

@@ -9,6 +9,7 @@ import pytest
 from operators.decode import Decoder, SchemaSettings
 from operators.records import RawBatch
 
+
 def one(value, role="events", decoder=None):
     """One record decoded by a fresh decoder (a decoder learns the type of ids)."""
     if decoder is None:
@@ -128,7 +129,9 @@ def test_ids_of_one_type_per_stream_the_first_decides_or_the_schema_says():
         RawBatch(0.0, ["labels"] * 2, ["l/0"] * 2, [0, 1], [0, 0],
                  [b'{"id": "1", "label": 1}', b'{"id": 1, "label": 1}'])
     )  # fmt: skip
-    assert list(labels.ids) == ["1"] and [(d.kind, d.role) for d in dead] == [("wrong_type", "labels")]
+    assert list(labels.ids) == ["1"] and [(d.kind, d.role) for d in dead] == [
+        ("wrong_type", "labels")
+    ]
 
 
 def test_mapping_values_from_synthetic_sources():
