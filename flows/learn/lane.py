@@ -148,8 +148,8 @@ class LaneResult:
 
 
 MAX_FAILURES_IN_A_ROW = 100
-"""A model that raises on this many records in a row stops the job: an error that hits every
-record is no bad record but a broken job."""
+"""A model that raises on this many records in a row (predicting, or learning) stops the job:
+an error that hits every record is no bad record but a broken job."""
 
 
 class Lane:
@@ -183,7 +183,7 @@ class Lane:
         self.racing: Challenger | None = None
         self.resets = 0
         self.labels_seen = 0  # labels this lane has been through (for sample seeds)
-        self.failures_in_a_row = 0
+        self.failures_in_a_row = [0, 0]  # predicting, learning
 
     @property
     def name(self) -> str:
@@ -265,19 +265,23 @@ class Lane:
                           alerts, ms, failures)  # fmt: skip
 
     def _count_failures(self, ops: Ops, failures: dict[int, str], frozen: bool) -> None:
-        """Count the model's failures in a row, in stream order; too many stop the job."""
-        if not failures and not self.failures_in_a_row:
+        """Count the model's failures in a row (predicting, learning), in stream order; too
+        many stop the job."""
+        row = self.failures_in_a_row
+        if not failures and not any(row):
             return
-        run = ops.predict if frozen else range(len(ops.kinds))
-        for op in run:
+        kinds = ops.kinds.tolist()
+        for op in ops.predict.tolist() if frozen else range(len(kinds)):
+            kind = kinds[op]
             if op not in failures:
-                self.failures_in_a_row = 0
+                row[kind] = 0
                 continue
-            self.failures_in_a_row += 1
-            if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            row[kind] += 1
+            if row[kind] >= MAX_FAILURES_IN_A_ROW:
+                doing = "learning" if kind else "predicting"
                 raise ModelError(
-                    f"learn step: model {self.name!r} raised on {self.failures_in_a_row} "
-                    f"records in a row, the last at event {ops.event_ids[op]!r}: {failures[op]}"
+                    f"learn step: model {self.name!r} raised on {row[kind]} records in a row "
+                    f"while {doing}, the last at event {ops.event_ids[op]!r}: {failures[op]}"
                 )
 
     def _answers(self, ops: Ops, start: int, stop: int, frozen: bool) -> Answers:

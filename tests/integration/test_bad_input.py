@@ -160,9 +160,7 @@ CASES: dict[str, Case] = {
         check=_null_label,
         learned=N - 1,
     ),
-    "label for an id never seen": Case(
-        labels=[dumps(label(0, id=10011))], check=_label_never_seen
-    ),
+    "label for an id never seen": Case(labels=[dumps(label(0, id=10011))], check=_label_never_seen),
     "the same event twice": Case(events=[dumps(event(BAD_AT))], check=_duplicate),
     "out of order within the allowed lateness": Case(
         events=[dumps(event(0, id=10012, ts=T0 + BAD_AT - LATENESS_MS // 2))],
