@@ -12,6 +12,7 @@ import pytest
 from flows.config import ConfigError, parse
 from flows.runner import run_job
 from flows.sinks import SinkError
+from flows.sources import SourceError
 from tests.flows.helpers import read_jsonl, write_jsonl
 
 N = 400
@@ -128,3 +129,53 @@ def test_every_output_once_after_a_resume(tmp_path):
     ids = [p["id"] for p in read_jsonl(tmp_path / "out" / "predictions.jsonl")]
     assert ids == [str(i) for i in range(600)]
     assert not os.path.exists(tmp_path / "out" / "dead.jsonl")  # no dead letter, no file
+
+
+# --- a job that cannot be right says so ------------------------------------------------------
+
+
+def csv_job(tmp_path: Path, n: int, header: str = "x,c,label", **over: Any) -> dict[str, Any]:
+    lines = [header] + [f"{r['x']},{r['c']},{r['label']}" for r in rows(n)]
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    raw = job(tmp_path, [], **over)
+    raw["source"] = {"kind": "file", "path": str(path), "format": "csv"}
+    return raw
+
+
+def test_a_csv_job_without_ids_warns_that_every_record_is_a_dead_letter(tmp_path, capfd):
+    summary = run_job(parse(csv_job(tmp_path, 1500)))  # no id column, id_field left "id"
+    assert summary["events_bad"] == 1500 and summary["predictions"] == 0
+    assert list(summary["warnings"]) == ["all_dead_letters"]
+    err = capfd.readouterr().err
+    assert err.count("riverbed: warning: the first") == 1  # once, not per batch
+    assert "are all dead letters (missing_id: 1,000" in err and 'schema.id_field = ""' in err
+    fixed = run_job(parse(csv_job(tmp_path, 1500, schema={"id_field": ""})))
+    assert fixed["warnings"] == {} and fixed["predictions"] == 1500
+
+
+def test_a_short_input_of_dead_letters_only_warns_at_its_end(tmp_path, capfd):
+    summary = run_job(parse(csv_job(tmp_path, 40)))
+    assert "all_dead_letters" in summary["warnings"] and "first 40 events" in capfd.readouterr().err
+
+
+def test_a_job_whose_label_field_never_appears_warns(tmp_path, capfd):
+    raw = csv_job(tmp_path, 1500, header="x,c,target", schema={"id_field": ""})
+    summary = run_job(parse(raw))
+    assert summary["labels_joined"] == 0 and list(summary["warnings"]) == ["no_labels"]
+    assert "no label came with the first" in capfd.readouterr().err
+    assert "(schema.label_field 'label')" in summary["warnings"]["no_labels"]
+
+
+def test_max_dead_letter_ratio_stops_a_run_above_it(tmp_path):
+    data = rows(3000)
+    for r in data[::4]:
+        del r["id"]  # a quarter of the events are missing_id dead letters
+    raw = job(tmp_path, data, job={"max_dead_letter_ratio": 0.2})
+    with pytest.raises(Exception) as e:
+        run_job(parse(raw))
+    message = str(cause(e.value, SourceError))
+    assert message.startswith("job.max_dead_letter_ratio = 0.2: 250 of 1,000 events")
+    assert "(25.0%; missing_id: 250)" in message
+    raw["job"]["max_dead_letter_ratio"] = 0.3
+    assert run_job(parse(raw))["events_bad"] == 750
