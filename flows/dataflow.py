@@ -157,6 +157,22 @@ def _learners(cfg: Config, schema_hash: str) -> list[Learner]:
     return learners
 
 
+def _serving(cfg: Config, names: list[str]) -> Serving:
+    """A fresh serving rule, or, on a warm start, the policy (or deployment mode) saved with
+    the first model's newest checkpoint when it is the same rule over the same models."""
+    serving = Serving.build(cfg.serving, names, cfg.job.seed)
+    warm = cfg.model_checkpoints.warm_start
+    found = checkpoints.latest(warm, names[0]) if warm else None
+    saved = checkpoints.load_serving(found) if found is not None else None
+
+    def arms(rule: Any) -> Any:  # a policy's arms, a deployment mode's models
+        return getattr(rule, "arms", getattr(rule, "models", None))
+
+    if type(saved) is type(serving.rule) and arms(saved) == arms(serving.rule):
+        serving.rule = saved
+    return serving
+
+
 def learn_step(cfg: Config, features: FeatureStep, frozen: bool = False) -> LearnStep:
     """The learn-and-serve step of ``cfg`` (raises ModelError for a bad warm start);
     ``features`` is the feature step whose state model checkpoints save."""
@@ -170,9 +186,10 @@ def learn_step(cfg: Config, features: FeatureStep, frozen: bool = False) -> Lear
         Lane(m, learner, job_task, monitor, d.action, d.challenger)
         for m, learner in enumerate(_learners(cfg, schema_hash))
     ]
+    serving = _serving(cfg, names)
     return LearnStep(
         lanes,
-        Serving.build(cfg.serving, names, cfg.job.seed),
+        serving,
         LabelJoin(cfg.labels),
         Scoring(cfg.metrics, job_task, names),
         job_task,
@@ -180,7 +197,9 @@ def learn_step(cfg: Config, features: FeatureStep, frozen: bool = False) -> Lear
         weight_field=cfg.schema.weight_field,
         top_k=cfg.metrics.top_k,
         frozen=frozen,
-        checkpointing=ModelCheckpointing(mc, schema_hash, features) if mc.directory else None,
+        checkpointing=ModelCheckpointing(mc, schema_hash, features, serving)
+        if mc.directory
+        else None,
     )
 
 

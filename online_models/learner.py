@@ -230,6 +230,15 @@ class Learner:
         ``_multiclass`` marker)."""
         return self.task.probabilistic and not getattr(self.model, "_multiclass", True)
 
+    def restart_metrics(self) -> dict[str, Any]:
+        """Start the prequential metrics and the count of events learned afresh (the model
+        itself is kept); return the summary of what they covered until now."""
+        before = self.summary()
+        settings = self.metrics_settings
+        self.metrics = self.task.metrics(settings.window, settings.pos_label)
+        self.events_learned = 0
+        return before
+
     def fresh(self) -> Learner:
         """An untrained learner with the same settings."""
         return Learner(self.spec, self.task, self.metrics_settings)
