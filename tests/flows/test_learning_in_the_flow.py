@@ -183,4 +183,4 @@ def test_model_checkpoints_keep_the_newest_versions_per_model(tmp_path):
     assert [(r["version"], r["events_learned"]) for r in rows_] == [
         (8, 1600), (9, 1800), (10, 2000),
     ]  # fmt: skip
-    assert len(list(ckpt.iterdir())) == 9  # model, metadata and feature state of each
+    assert len(list(ckpt.iterdir())) == 12  # model, metadata, feature and serving state of each
