@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES = ("featurize", "reservoir", "linear", "river_flow", "drift", "drift_flow")
+MODULES = (
+    "featurize", "reservoir", "linear", "river_flow", "drift", "drift_flow", "pipeline",
+    "batch_overhead",
+)  # fmt: skip
 HERE = Path(__file__).parent
 
 

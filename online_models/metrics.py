@@ -103,7 +103,14 @@ class _Batch:
                 raise ModelError(
                     f"metrics: proba must have shape {(len(yt), len(classes))}, got {P.shape}"
                 )
-            return cls(yt, yp, P, list(classes))
+            # Columns in the stream's class order, as mappings with these keys would give.
+            for c in classes:
+                index.setdefault(c, len(index))
+            if len(index) == len(classes) and all(index[c] == j for j, c in enumerate(classes)):
+                return cls(yt, yp, P, list(classes))
+            full = np.zeros((len(yt), len(index)))
+            full[:, [index[c] for c in classes]] = P
+            return cls(yt, yp, full, list(index))
         if isinstance(proba, np.ndarray):
             raise ModelError("metrics: a proba array needs classes (its column labels)")
         dicts = list(proba)
@@ -123,6 +130,21 @@ class _Batch:
         return _Batch([self.y_true[i] for i in idx], [self.y_pred[i] for i in idx], P, self.classes)
 
     @cached_property
+    def hits(self) -> np.ndarray:
+        """Per event, whether the predicted label equals the true one (``==``)."""
+        t, p = _numbers(self.y_true), _numbers(self.y_pred)
+        if t is not None and p is not None:
+            return t == p
+        return np.array([t == p for t, p in zip(self.y_true, self.y_pred, strict=True)], bool)
+
+    def is_label(self, label: Hashable) -> np.ndarray:
+        """Per event, whether the true label equals ``label`` (``==``)."""
+        t = _numbers(self.y_true)
+        if t is not None and isinstance(label, (bool, int, float)):
+            return t == label
+        return np.array([y == label for y in self.y_true], dtype=bool)
+
+    @cached_property
     def p_true(self) -> np.ndarray:
         """Probability given to the true label of each row (0 for a class not in ``classes``)."""
         assert self.P is not None
@@ -136,6 +158,15 @@ class _Batch:
         if label in self.classes:
             return self.P[:, self.classes.index(label)]
         return np.zeros(len(self.P))
+
+
+def _numbers(values: list[Any]) -> np.ndarray | None:
+    """``values`` as a bool or number array, or None when they are not all bools and numbers
+    (where numpy's ``==`` would not be Python's: strings, None, mixed types)."""
+    if not values:
+        return None
+    a = np.asarray(values) if type(values[0]) in (bool, int, float) else None
+    return a if a is not None and a.dtype.kind in "biuf" else None
 
 
 class _Ring:
@@ -202,9 +233,10 @@ class Metric:
         self._push(batch)
 
     def _push(self, batch: _Batch) -> None:
-        if not batch.y_true:
-            return
-        rows = self._rows(batch)
+        if batch.y_true:
+            self._push_rows(self._rows(batch))
+
+    def _push_rows(self, rows: np.ndarray) -> None:
         if self._ring is not None:
             self._ring.push(rows)
         else:
@@ -219,6 +251,10 @@ class Metric:
 
     def _rows(self, batch: _Batch) -> np.ndarray:
         raise NotImplementedError
+
+    def _follow(self, twin: Metric) -> None:
+        """Take the state that :meth:`_rows` of ``twin`` (the same metric over another span
+        of the same stream) updated, so that its rows can be pushed here."""
 
     def _empty(self) -> Any:
         """The aggregate of no event."""
@@ -249,7 +285,7 @@ class Accuracy(Metric):
     name = "accuracy"
 
     def _rows(self, batch: _Batch) -> np.ndarray:
-        return _column([t == p for t, p in zip(batch.y_true, batch.y_pred, strict=True)])
+        return _column(batch.hits)
 
 
 class LogLoss(Metric):
@@ -286,8 +322,7 @@ class Brier(Metric):
             squares = np.cumsum(batch.P**2, axis=1)[:, -1] if batch.classes else 0.0
             return _column(squares - 2.0 * p_true + 1.0)
         p_pos = batch.p_label(self.pos_label)
-        hit = np.array([y == self.pos_label for y in batch.y_true], dtype=float)
-        return _column((p_pos - hit) ** 2)
+        return _column((p_pos - batch.is_label(self.pos_label)) ** 2)
 
 
 class MAE(Metric):
@@ -336,6 +371,10 @@ class _Confusion(Metric):
         rows[:, 0] = [codes[t] for t in batch.y_true]
         rows[:, 1] = [codes[p] for p in batch.y_pred]
         return rows
+
+    def _follow(self, twin: Metric) -> None:
+        assert isinstance(twin, _Confusion)
+        self.classes, self._index = list(twin.classes), dict(twin._index)
 
     def _empty(self) -> np.ndarray:
         return np.zeros((0, 0), dtype=np.int64)
@@ -448,8 +487,8 @@ class ROCAUC(Metric):
         self.bins = bins
 
     def _rows(self, batch: _Batch) -> np.ndarray:
-        hit = [y == self.pos_label for y in batch.y_true]
-        return np.column_stack([batch.p_label(self.pos_label), np.array(hit, float)])
+        hit = batch.is_label(self.pos_label)
+        return np.column_stack([batch.p_label(self.pos_label), hit.astype(float)])
 
     def _empty(self) -> np.ndarray:
         return np.zeros((2, self.bins), dtype=np.int64)  # positives and negatives per bin
@@ -514,9 +553,16 @@ class _Suite:
 
     def _push(self, batch: _Batch) -> None:
         self.n += len(batch.y_true)
-        for m in self.cumulative + self.rolling:
-            if batch.P is not None or not m.needs_proba:
-                m._push(batch)
+        if not batch.y_true:
+            return
+        for i, m in enumerate(self.cumulative):
+            if batch.P is None and m.needs_proba:
+                continue
+            rows = m._rows(batch)  # the same rows for the cumulative and the rolling metric
+            m._push_rows(rows)
+            if self.rolling:
+                self.rolling[i]._follow(m)
+                self.rolling[i]._push_rows(rows)
 
     def report(self) -> dict[str, Any]:
         """``{"n": events, "cumulative": {name: value}, "rolling": {..., "window": N}}``."""

@@ -12,9 +12,11 @@ live with the model (:class:`~online_models.learner.Learner`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from online_models.feedback_monitor import FeedbackMonitor
 from online_models.metrics import SlicedMetrics
@@ -76,25 +78,34 @@ class Scoring:
         self,
         ys: Sequence[Any],
         preds: Sequence[Any],
-        probas: Sequence[Any],
+        probas: Sequence[Any] | np.ndarray,
         slices: Mapping[str, Sequence[Any]],
+        classes: Sequence[Hashable] | None = None,
     ) -> None:
         """Score the served predictions of joined labels (a missing prediction is not scored).
 
         Args:
             ys: the labels.
             preds: the served prediction of each.
-            probas: its class probabilities (classification).
+            probas: its class probabilities (classification): one mapping per label, or an
+                array over ``classes``.
             slices: each slice field's value per label.
+            classes: the columns of an array ``probas``.
         """
         keep = [i for i, p in enumerate(preds) if p is not None]
-        ys_k = [ys[i] for i in keep]
-        preds_k = [preds[i] for i in keep]
-        probas_k = [probas[i] for i in keep] if self.task.probabilistic else None
-        self.served.update(ys_k, preds_k, probas_k)
+        every = len(keep) == len(preds)
+        ys_k = list(ys) if every else [ys[i] for i in keep]
+        preds_k = list(preds) if every else [preds[i] for i in keep]
+        probas_k: Any = None
+        if self.task.probabilistic:
+            if isinstance(probas, np.ndarray):
+                probas_k = probas if every else probas[keep]
+            else:
+                probas_k = [probas[i] for i in keep]
+        self.served.update(ys_k, preds_k, probas_k, classes)
         if self.sliced is not None:
             values = {f: [slices[f][i] for i in keep] for f in self.sliced.fields}
-            self.sliced.update(values, ys_k, preds_k, probas_k)
+            self.sliced.update(values, ys_k, preds_k, probas_k, classes)
 
     def summary(self) -> dict[str, Any]:
         """The ``served`` section of the run summary, plus ``feedback_loop`` and ``slices``."""

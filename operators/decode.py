@@ -271,7 +271,7 @@ class Decoder:
         n = len(objs)
         ids = self._ids(raw, at, objs, st)
         ts, bad_ts = self._times(raw, at, objs, st)
-        numeric = np.array([st.numeric(o) for o in objs], dtype=float).reshape(n, len(self.numeric))
+        numeric = np.array(list(map(st.numeric, objs)), dtype=float).reshape(n, len(self.numeric))
         back = set(i for i, v in zip(range(n), ids) if v is None)
         back.update(bad_ts)
         holes = ~np.isfinite(numeric)
@@ -285,7 +285,9 @@ class Decoder:
             back.update(np.flatnonzero(missing).tolist())
         categorical = np.empty((n, len(self.categorical)), dtype=object)
         for j, get in enumerate(st.categorical):
-            column = [_category(get(o)) for o in objs]
+            column = list(map(get, objs))
+            if set(map(type, column)) != {str} or "" in column:
+                column = [_category(v) for v in column]
             categorical[:, j] = column
             if self.categorical[j] in self.required:
                 back.update(k for k, v in enumerate(column) if v is None)
@@ -301,61 +303,88 @@ class Decoder:
                 elif w < 0:
                     back.add(k)
             meta[self.schema.weight_field] = weights
-        labels: list[tuple[int, Any]] = []
-        if st.label is not None:
-            get = st.label
-            for k, o in enumerate(objs):
-                y = get(o)
-                if y is msgspec.UNSET:
-                    continue
-                y = self._label_value(y)
-                if y is None:
-                    back.add(k)  # a null or malformed label: the slow path tells which
-                else:
-                    labels.append((k, y))
-        keep = [k for k in range(n) if k not in back]
-        rows.events_block(
-            [ids[k] for k in keep],
-            ts[keep],
-            [f"{raw.streams[at[k]]}@{raw.offsets[at[k]]}" for k in keep],
-            numeric[keep],
-            categorical[keep],
-            {name: [v[k] for k in keep] for name, v in meta.items()},
-            2 * np.asarray(at, dtype=np.int64)[keep],
-        )
-        for k, y in labels:
-            if k not in back:
-                i = at[k]
-                rows.label(ids[k], int(ts[k]), y, f"{raw.streams[i]}@{raw.offsets[i]}", 2 * i + 1)
+        inline = self._inline_labels(objs, st, back)
+        sources = [f"{raw.streams[i]}@{raw.offsets[i]}" for i in at]
+        seq = 2 * np.asarray(at, dtype=np.int64)
+        if back:
+            keep = [k for k in range(n) if k not in back]
+            rows.events_block(
+                [ids[k] for k in keep], ts[keep], [sources[k] for k in keep], numeric[keep],
+                categorical[keep], {name: [v[k] for k in keep] for name, v in meta.items()},
+                seq[keep],
+            )  # fmt: skip
+        else:
+            rows.events_block(ids, ts, sources, numeric, categorical, meta, seq)
+        if inline:
+            with_label = [k for k in inline if k not in back]
+            rows.labels_block(
+                [ids[k] for k in with_label], ts[with_label], [inline[k] for k in with_label],
+                [sources[k] for k in with_label], seq[with_label] + 1,
+            )  # fmt: skip
         return sorted(at[k] for k in back)
+
+    def _inline_labels(self, objs: list[Any], st: _Struct, back: set[int]) -> dict[int, Any]:
+        """The labels of the event records that carry one, by record; adds to ``back`` the
+        records whose label is null or malformed (the slow path tells which)."""
+        if st.label is None:
+            return {}
+        ys = list(map(st.label, objs))
+        if self._plain_labels(ys):
+            return dict(enumerate(ys))
+        labels = {}
+        for k, y in enumerate(ys):
+            if y is msgspec.UNSET:
+                continue
+            y = self._label_value(y)
+            if y is None:
+                back.add(k)
+            else:
+                labels[k] = y
+        return labels
+
+    def _plain_labels(self, ys: list[Any]) -> bool:
+        """Whether every label is given and is already what :meth:`_label_value` makes of it
+        (one type: ints, bools or non-empty strings; floats for a regression)."""
+        types = set(map(type, ys))
+        if len(types) != 1:
+            return False
+        kind = types.pop()
+        if self.task == "regression":
+            return kind is float
+        if kind is str:
+            return not self.numbers_from_text and "" not in ys
+        return kind is int or kind is bool
 
     def _take_labels(self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows) -> list[int]:
         st = self._label_struct
         ids = self._ids(raw, at, objs, st)
         ts, bad_ts = self._times(raw, at, objs, st)
-        back = []
-        get = st.label
-        for k, o in enumerate(objs):
-            y = get(o)
-            y = None if y is msgspec.UNSET else self._label_value(y)
-            if ids[k] is None or y is None or k in bad_ts:
-                back.append(at[k])
-                continue
-            i = at[k]
-            rows.label(ids[k], int(ts[k]), y, f"{raw.streams[i]}@{raw.offsets[i]}", 2 * i)
-        return back
+        ys = list(map(st.label, objs))
+        if not self._plain_labels(ys):
+            ys = [None if y is msgspec.UNSET else self._label_value(y) for y in ys]
+        for k in bad_ts:
+            ys[k] = None  # the slow path names the time
+        good = [k for k in range(len(objs)) if ids[k] is not None and ys[k] is not None]
+        rows.labels_block(
+            [ids[k] for k in good], ts[good], [ys[k] for k in good],
+            [f"{raw.streams[at[k]]}@{raw.offsets[at[k]]}" for k in good],
+            2 * np.asarray(at, dtype=np.int64)[good],
+        )  # fmt: skip
+        return [at[k] for k in range(len(objs)) if ids[k] is None or ys[k] is None]
 
     def _ids(self, raw: RawBatch, at: list[int], objs: list[Any], st: _Struct) -> list[Any]:
         """Each record's id as a string (None where it is empty, or not of the type of the
         stream's ids: the slow path tells)."""
         if st.id is None:
             return [f"{raw.streams[i]}@{raw.offsets[i]}" for i in at]
-        get = st.id
+        values = list(map(st.id, objs))
+        out: list[Any] = list(map(str, values))
         kind = self.id_kind
-        out = []
-        for o in objs:
-            v = get(o)
-            out.append(None if v == "" or (kind is not None and type(v) is not kind) else str(v))
+        if "" in out or (kind is not None and set(map(type, values)) != {kind}):
+            out = [
+                None if v == "" or (kind is not None and type(v) is not kind) else text
+                for v, text in zip(values, out)
+            ]
         return out
 
     def _times(
@@ -365,12 +394,16 @@ class Decoder:
         slow path to name)."""
         if st.time is None:
             return np.array([raw.ts_ms[i] for i in at], dtype=np.int64), set()
-        get = st.time
+        values = list(map(st.time, objs))
+        if set(map(type, values)) == {int}:
+            try:
+                return np.array(values, dtype=np.int64), set()  # every time an int64
+            except OverflowError:
+                pass
         out = []
         bad = set()
         low, high = _MS_RANGE
-        for k, (i, o) in enumerate(zip(at, objs)):
-            v = get(o)
+        for k, (i, v) in enumerate(zip(at, values)):
             t = raw.ts_ms[i] if v is None or v is msgspec.UNSET else int(v)
             if not low <= t <= high:
                 bad.add(k)
@@ -572,6 +605,7 @@ class _Rows:
         self.blocks: list[tuple[Any, ...]] = []
         self.singles: list[tuple[Any, ...]] = []
         self.label_rows: list[tuple[str, int, Any, str, int]] = []
+        self.label_blocks: list[tuple[list[str], np.ndarray, list[Any], list[str], np.ndarray]] = []
 
     def events_block(
         self,
@@ -599,6 +633,11 @@ class _Rows:
 
     def label(self, label_id: str, ts: int, y: Any, source: str, seq: int) -> None:
         self.label_rows.append((label_id, ts, y, source, seq))
+
+    def labels_block(
+        self, ids: list[str], ts: np.ndarray, ys: list[Any], sources: list[str], seq: np.ndarray
+    ) -> None:
+        self.label_blocks.append((ids, ts, ys, sources, seq))
 
     def events(self, d: Decoder) -> Events:
         blocks = list(self.blocks)
@@ -647,14 +686,26 @@ class _Rows:
         )
 
     def labels(self) -> Labels:
-        if not self.label_rows:
+        blocks = list(self.label_blocks)
+        if self.label_rows:
+            ids, ts, ys, sources, seq = zip(*self.label_rows)
+            blocks.append((
+                list(ids), np.array(ts, dtype=np.int64), list(ys), list(sources),
+                np.array(seq, dtype=np.int64),
+            ))  # fmt: skip
+        if not blocks:
             return Labels()
-        rows = sorted(self.label_rows, key=lambda r: r[4])
-        ids, ts, ys, sources, seq = zip(*rows)
-        return Labels(
-            list(ids), np.array(ts, dtype=np.int64), list(ys), list(sources),
-            np.array(seq, dtype=np.int64),
-        )  # fmt: skip
+        if len(blocks) == 1 and np.all(blocks[0][4][1:] > blocks[0][4][:-1]):
+            return Labels(*blocks[0])
+        seq = np.concatenate([b[4] for b in blocks])
+        pick = np.argsort(seq, kind="stable").tolist()
+
+        def flat(i: int) -> list[Any]:
+            joined = [x for b in blocks for x in b[i]]
+            return [joined[k] for k in pick]
+
+        ts = np.concatenate([b[1] for b in blocks])
+        return Labels(flat(0), ts[pick], flat(2), flat(3), seq[pick])
 
 
 DAY_MS = 86_400_000

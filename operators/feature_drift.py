@@ -389,7 +389,8 @@ class FeatureDriftMonitor:
                 )
                 for f in np.flatnonzero(enough).tolist():
                     found.append(("psi", self.numeric_features[f], values[f], None, None))
-        for f, name in enumerate(self.categorical_features):
+        categorical = "chi2" in self.detectors or "psi" in self.detectors
+        for f, name in enumerate(self.categorical_features if categorical else ()):
             _, table = contingency(ref.rows.categorical[:, f], cur.rows.categorical[:, f])
             if min(table.sum(axis=1)) < self.min_count:
                 continue

@@ -145,10 +145,13 @@ class LabelJoin:
         ev_ids, ev_ts = events.ids, events.ts_ms.tolist()
         lab_ids, lab_ts, lab_ys = labels.ids, labels.ts_ms.tolist(), labels.ys
         mine: list[tuple[str, int]] = []  # this batch's events put in waiting
+        joined_ids, max_pending = self._joined, self.max_pending
+        ttl, early_ttl, watermark = self.ttl_ms, self.early_ttl_ms, self.watermark_ms
+        n_joined = 0
         for k in order:
             if k < n_events:
                 event_id, ts = ev_ids[k], ev_ts[k]
-                if event_id in pending or event_id in self._joined:
+                if event_id in pending or event_id in joined_ids:
                     counts["duplicate_events"] += 1
                     continue
                 predict[k] = True
@@ -163,11 +166,14 @@ class LabelJoin:
                     waited.append(None)
                     ys.append(hit[1])
                     label_ts.append(hit[0])
-                    self._remember(event_id)
+                    n_joined += 1
+                    joined_ids[event_id] = None
+                    if len(joined_ids) > max_pending:
+                        joined_ids.popitem(last=False)
                 else:
                     pending[event_id] = (ts, k)
                     mine.append((event_id, k))
-                    if len(pending) > self.max_pending:
+                    if len(pending) > max_pending:
                         pending.popitem(last=False)
                         counts["expired_predictions"] += 1
             else:
@@ -182,18 +188,27 @@ class LabelJoin:
                     waited.append(None if here else found[1])
                     ys.append(lab_ys[j])
                     label_ts.append(ts)
-                    self._remember(event_id)
-                elif event_id in self._joined or event_id in early:
+                    n_joined += 1
+                    joined_ids[event_id] = None
+                    if len(joined_ids) > max_pending:
+                        joined_ids.popitem(last=False)
+                elif event_id in joined_ids or event_id in early:
                     counts["duplicate_labels"] += 1
                 else:
                     counts["early_labels"] += 1
                     early[event_id] = (ts, lab_ys[j])
-                    if len(early) > self.max_pending:
+                    if len(early) > max_pending:
                         early.popitem(last=False)
                         counts["expired_labels"] += 1
-            if ts > self.watermark_ms:
-                self.watermark_ms = ts
-                self._expire()
+            if ts > watermark:
+                watermark = ts
+                # the oldest waiting item first: expire only when it is due
+                if pending and next(iter(pending.values()))[0] < watermark - ttl:
+                    _expire(pending, watermark - ttl, counts, "expired_predictions")
+                if early and next(iter(early.values()))[0] < watermark - early_ttl:
+                    _expire(early, watermark - early_ttl, counts, "expired_labels")
+        self.watermark_ms = watermark
+        counts["joined"] += n_joined
         waiting = [k for event_id, k in mine if _placeholder(pending.get(event_id), k)]
         return Joined(
             predict,
@@ -213,21 +228,13 @@ class LabelJoin:
             ts, _ = self._pending[event_id]
             self._pending[event_id] = (ts, payload)
 
-    def _remember(self, event_id: str) -> None:
-        self.counts["joined"] += 1
-        self._joined[event_id] = None
-        if len(self._joined) > self.max_pending:
-            self._joined.popitem(last=False)
 
-    def _expire(self) -> None:
-        for buffer, ttl, key in (
-            (self._pending, self.ttl_ms, "expired_predictions"),
-            (self._early, self.early_ttl_ms, "expired_labels"),
-        ):
-            cutoff = self.watermark_ms - ttl
-            while buffer:
-                first = next(iter(buffer.values()))
-                if first[0] >= cutoff:
-                    break
-                buffer.popitem(last=False)
-                self.counts[key] += 1
+def _expire(
+    buffer: OrderedDict[str, tuple[int, Any]], cutoff: int, counts: dict[str, int], key: str
+) -> None:
+    """Drop the items of ``buffer`` older than ``cutoff``, oldest first, counting them."""
+    while buffer:
+        if next(iter(buffer.values()))[0] >= cutoff:
+            break
+        buffer.popitem(last=False)
+        counts[key] += 1

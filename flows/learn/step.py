@@ -73,8 +73,16 @@ class Pending:
     meta: dict[str, Any]
 
 
+SUMMARY_EVERY = 1000  # items (events and labels) between two summaries on the batches
+
+
 class LearnStep:
     """Predict, serve, join labels, score, watch errors and learn, in stream order.
+
+    Its summary (``Batch.learn``, a view for the report and Prometheus, not state) rides on
+    the first batch and then on the batch that completes each further ``SUMMARY_EVERY``
+    items, on a tick after a batch that had none, and at the end of input, so that small
+    batches do not pay for it each time.
 
     Args:
         lanes: one per candidate model (its learner, detector, drift actions, challenger).
@@ -118,6 +126,7 @@ class LearnStep:
         self.labels_joined = 0
         self.names: tuple[str, ...] = ()  # the feature columns (as of the last batch)
         self.sparse: tuple[bool, ...] = ()
+        self.unreported: int | None = None  # items since the last summary (None: none yet)
 
     @property
     def learners(self) -> list[Learner]:
@@ -131,7 +140,7 @@ class LearnStep:
         joined = self.join.run(events, batch.labels)
         if not len(joined.kinds):
             if not batch.actions:
-                return [replace(batch, learn=self.summary())]
+                return [replace(batch, learn=self._summary_due(batch))]
         ops, predicted, first = self._ops(batch, joined)
         alerts = []
         if not self.frozen:  # feature-drift actions before the batch's first op
@@ -161,9 +170,15 @@ class LearnStep:
                 dead_letters=batch.dead_letters + _failures(batch, ops, self.lanes, results),
                 predictions=tuple(records),
                 alerts=tuple(ordered),
-                learn=self.summary(),
+                learn=self._summary_due(batch),
             )
         ]
+
+    def on_tick(self, now: float) -> list[Batch]:
+        if not self.unreported:
+            return []
+        self.unreported = 0
+        return [Batch(learn=self.summary())]
 
     def on_eof(self) -> list[Batch]:
         mc = self.checkpointing
@@ -173,7 +188,17 @@ class LearnStep:
             and (not mc.written or mc.last_events != self.labels_joined)
         ):
             self._checkpoint_all()
-        return []
+        self.unreported = 0
+        return [Batch(learn=self.summary())]
+
+    def _summary_due(self, batch: Batch) -> dict[str, Any] | None:
+        """The summary if this batch should carry it (see the class docstring)."""
+        items = len(batch.events) + len(batch.labels)
+        if self.unreported is not None and self.unreported + items < SUMMARY_EVERY:
+            self.unreported += items
+            return None
+        self.unreported = 0
+        return self.summary()
 
     # --- operations -------------------------------------------------------------------------
 
@@ -330,16 +355,7 @@ class LearnStep:
         )
         if len(learn):
             served_preds = [results[a].labeled[j] for j, a in enumerate(label_arms.tolist())]
-            probas = None
-            if self.task.probabilistic:
-                probas = [
-                    {
-                        c: p
-                        for c, p in zip(results[a].classes, results[a].labeled_P[j].tolist())
-                        if p == p  # NaN: a class that prediction did not give
-                    }
-                    for j, a in enumerate(label_arms.tolist())
-                ]
+            probas, classes = _served_proba(results, label_arms, self.task.probabilistic)
             slices = {
                 f: [
                     events.meta[f][e] if p is None else p.meta.get(f)
@@ -347,7 +363,7 @@ class LearnStep:
                 ]
                 for f in self.scoring.settings.slices
             }
-            self.scoring.score(ops.ys, served_preds, probas or [None] * len(learn), slices)
+            self.scoring.score(ops.ys, served_preds, probas, slices, classes)
         # Predictions of this batch's events.
         served_pred = [results[a].predictions[i] for i, a in enumerate(arms.tolist())]
         self.scoring.serve(arms, served_pred)
@@ -432,6 +448,34 @@ class LearnStep:
         if self.checkpointing is not None:
             out["model_checkpoints"] = self.checkpointing.summary()
         return out
+
+
+def _served_proba(
+    results: list[LaneResult], label_arms: np.ndarray, probabilistic: bool
+) -> tuple[Any, list[Any] | None]:
+    """The probabilities of the served prediction of each label: one array over the classes
+    when the serving models share their classes and gave every class, else one mapping per
+    label without the classes a prediction did not give (NaN)."""
+    n = len(label_arms)
+    if not probabilistic:
+        return [None] * n, None
+    used = np.unique(label_arms).tolist()
+    classes = results[used[0]].classes
+    if all(results[a].classes == classes for a in used):
+        P = np.empty((n, len(classes)))
+        for a in used:
+            at = label_arms == a
+            P[at] = results[a].labeled_P[at]
+        if not np.isnan(P).any():
+            return P, list(classes)
+    return [
+        {
+            c: p
+            for c, p in zip(results[a].classes, results[a].labeled_P[j].tolist())
+            if p == p  # NaN: a class that prediction did not give
+        }
+        for j, a in enumerate(label_arms.tolist())
+    ], None
 
 
 def _failures(
