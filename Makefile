@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean kafka kafka-cache
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Apache Kafka (KRaft) on 127.0.0.1:9092 until Ctrl-C, data in runs/kafka; needs Java and
+# Maven (jars and class archive made once in ~/.cache/riverbed/: kafka-cache makes only them).
+kafka: $(STAMP)
+	$(PY) -m tests.integration.apache_kafka
+
+kafka-cache: $(STAMP)
+	$(PY) -m tests.integration.apache_kafka --cache
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -17,8 +17,8 @@ import numpy as np
 from scipy import stats
 
 from bench.entry import entry
-from operators.distributions import clear_memo
 from operators.feature_drift import FeatureDriftMonitor
+from operators.stat_tests import clear_memo
 
 __all__ = ["run"]
 

@@ -19,11 +19,9 @@ from types import TracebackType
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-__all__ = ["BrokerError", "EmbeddedBroker", "free_port", "create_topics"]
+from flows.errors import BrokerError
 
-
-class BrokerError(RuntimeError):
-    """The embedded broker could not start or answer."""
+__all__ = ["EmbeddedBroker", "free_port", "create_topics"]
 
 
 def free_port() -> int:

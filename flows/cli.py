@@ -1,9 +1,11 @@
-"""The ``riverbed`` command line: ``demo``, ``run CONFIG``, ``replay CONFIG``, ``broker``,
-``models list DIR``.
+"""The ``riverbed`` command line: ``demo``, ``run CONFIG``, ``validate CONFIG``, ``init DATA``,
+``replay CONFIG``, ``broker``, ``models list DIR``, ``--version``.
 
-Exit codes: 0 done (also after a graceful stop by SIGTERM or SIGINT), 1 the job failed at run
-time (broker, topic, sink: the message names it), 2 the configuration or a model checkpoint is
-invalid.
+An error is one line on stderr, ``riverbed: <what, naming the step, setting or record>``, and
+the exit code is the error's (:mod:`flows.errors`): 0 done (also after a graceful stop by
+SIGTERM or SIGINT), 1 the job failed at run time (broker, topic, file, sink, a step), 2 the
+configuration, an option or a checkpoint is invalid. Python tracebacks and Bytewax's panic
+reports are shown only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -12,27 +14,38 @@ import argparse
 import signal
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
+from contextlib import nullcontext
+from importlib.metadata import version
 
-from flows.broker import BrokerError, EmbeddedBroker
-from flows.config import ConfigError, load
-from flows.replay import ReplayError
-from flows.sources import SourceError
-from online_models.errors import ModelError
+from flows.broker import EmbeddedBroker
+from flows.config import load
+from flows.panics import quiet_panics
+from operators.errors import RiverbedError
 
 __all__ = ["main"]
 
+_DEBUG = "on an error, show the Python traceback and Bytewax's panic report too"
+
 
 def _parser() -> argparse.ArgumentParser:
+    debug = argparse.ArgumentParser(add_help=False)  # accepted after any command too
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG)
     p = argparse.ArgumentParser(
         prog="riverbed",
         description="A continual-learning stream engine: Bytewax dataflows over Kafka that "
         "featurize, learn online with River, select models and watch for drift.",
+        epilog="Exit codes: 0 done, 1 the job failed at run time, 2 the configuration, an "
+        "option or a checkpoint is invalid. An error is one line on stderr.",
     )
+    p.add_argument("--version", action="version", version=f"riverbed {version('riverbed')}")
+    p.add_argument("--debug", action="store_true", help=_DEBUG)
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser(
         "demo",
+        parents=[debug],
         help="run the main job on an embedded broker with a drifting synthetic stream",
         description="Start an embedded Kafka-protocol broker, produce a drifting synthetic "
         "stream with late labels, run the main job until it has drained, print the run "
@@ -44,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
+        parents=[debug],
         help="run a job from a TOML configuration",
         description="Validate CONFIG (every error at once), run the job until its input ends "
         "or it is stopped, and write the run summary.",
@@ -57,8 +71,42 @@ def _parser() -> argparse.ArgumentParser:
         "command again to resume."
     )
 
+    validate = sub.add_parser(
+        "validate",
+        parents=[debug],
+        help="check a job before starting it",
+        description="Check everything that can be checked before a start: the configuration "
+        "(every error at once), the input file (exists, readable, has the configured fields), "
+        "the sinks' paths (writable, distinct), the checkpoint directories, the metrics port "
+        "(free), and the models (built, warm starts loaded). Exit code 0 when the job can "
+        "start, 2 otherwise, with one line per problem.",
+    )
+    validate.add_argument("config", help="the job's TOML configuration")
+    validate.add_argument(
+        "--connect",
+        action="store_true",
+        help="also connect to the Kafka broker(s) and check that the topics exist",
+    )
+
+    init = sub.add_parser(
+        "init",
+        parents=[debug],
+        help="write a starter job for a CSV or JSON Lines file",
+        description="Read a sample of DATA's rows, type each field (numeric or categorical), "
+        "guess the label, id and time fields, and write a job TOML with every key commented; "
+        "it passes `riverbed validate` and runs with `riverbed run`.",
+    )
+    init.add_argument("data", help="a CSV file (with a header row) or a JSON Lines file")
+    init.add_argument("--out", "-o", help="write the job here (default: standard output)")
+    init.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    init.add_argument("--label", help="the label field (default: guessed)")
+    init.add_argument(
+        "--sample", type=int, default=1000, help="rows read to type the fields (1000)"
+    )
+
     replay = sub.add_parser(
         "replay",
+        parents=[debug],
         help="reprocess a slice of the Kafka topics into separate outputs",
         description="Run CONFIG's job over a slice of its Kafka topics (e.g. to backtest a "
         "challenger on last week's traffic), writing every file or Kafka sink as "
@@ -105,18 +153,22 @@ def _parser() -> argparse.ArgumentParser:
 
     broker = sub.add_parser(
         "broker",
+        parents=[debug],
         help="run the embedded Kafka-protocol broker in the foreground",
         description="Run noida-db as a Kafka broker on 127.0.0.1 until interrupted; print its "
         "address.",
     )
     models = sub.add_parser(
         "models",
+        parents=[debug],
         help="inspect model checkpoint files",
         description="Model checkpoints are versioned files written by a job with "
         "[model_checkpoints] directory set; a new job can warm-start from them.",
     )
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    listing = models_sub.add_parser("list", help="list the checkpoints in a directory")
+    listing = models_sub.add_parser(
+        "list", parents=[debug], help="list the checkpoints in a directory"
+    )
     listing.add_argument("directory", help="a model checkpoint directory")
 
     broker.add_argument("--port", type=int, default=9092, help="port (9092)")
@@ -127,54 +179,55 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            from flows.demo import run_demo
-
-            run_demo(events=args.events, runs_dir=args.runs_dir, seed=args.seed)
-        elif args.command == "run":
-            from flows.report import format_summary
-            from flows.runner import run_job
-
-            summary = run_job(load(args.config), args.summary)
-            print(format_summary(summary))
-            _stopped(summary)
-        elif args.command == "replay":
-            return _replay(args)
-        elif args.command == "models":
-            from online_models.checkpoints import format_table, list_checkpoints
-
-            print(format_table(list_checkpoints(args.directory)))
-        else:
-            return _broker(args.port, args.data_dir)
-    except (ConfigError, ModelError, ReplayError) as exc:
-        print(f"riverbed: {exc}", file=sys.stderr)
-        return 2
-    except (SourceError, BrokerError) as exc:
-        print(f"riverbed: {exc}", file=sys.stderr)
-        return 1
+        with nullcontext() if args.debug else quiet_panics():
+            return _command(args)
     except Exception as exc:
-        # Bytewax wraps what a source or sink raised in its own error: find the cause.
-        cause = _cause(exc)
-        if cause is None:
-            raise
-        print(f"riverbed: {cause}", file=sys.stderr)
-        return 2 if isinstance(cause, (ConfigError, ModelError, ReplayError)) else 1
+        return _report(exc, args.debug)
+
+
+def _report(error: Exception, debug: bool) -> int:
+    """Print ``error`` as one line per problem (after its traceback with --debug); its code."""
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, RiverbedError):
+        lines, code = error.lines(), error.exit_code
+    else:
+        what = " ".join(f"{type(error).__name__}: {error}".split())
+        lines, code = [f"unexpected error: {what} (run with --debug for the traceback)"], 1
+    for line in lines:
+        print(f"riverbed: {line}", file=sys.stderr)
+    return code
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from flows.demo import run_demo
+
+        run_demo(events=args.events, runs_dir=args.runs_dir, seed=args.seed)
+    elif args.command == "run":
+        from flows.report import format_summary
+        from flows.runner import run_job
+
+        summary = run_job(load(args.config), args.summary)
+        print(format_summary(summary))
+        _stopped(summary)
+    elif args.command == "validate":
+        from flows.validate import validate
+
+        print(validate(args.config, connect=args.connect))
+    elif args.command == "init":
+        from flows.starter import write_starter
+
+        write_starter(args.data, args.out, force=args.force, label=args.label, rows=args.sample)
+    elif args.command == "replay":
+        return _replay(args)
+    elif args.command == "models":
+        from online_models.checkpoints import format_table, list_checkpoints
+
+        print(format_table(list_checkpoints(args.directory)))
+    else:
+        return _broker(args.port, args.data_dir)
     return 0
-
-
-def _cause(exc: BaseException) -> BaseException | None:
-    """The riverbed error behind ``exc`` (through ``__cause__`` and ``__context__``)."""
-    from flows.sinks import SinkError
-
-    known = (SourceError, SinkError, BrokerError, ConfigError, ModelError, ReplayError)
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        if isinstance(e, known):
-            return e
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return None
 
 
 def _stopped(summary: dict[str, object]) -> None:

@@ -19,7 +19,7 @@ fall back to a default).
 >>> parse({"source": {"kind": "kafak"}, "batch": {"max_events": 0}})
 Traceback (most recent call last):
 ...
-flows.config.ConfigError: configuration has 3 errors:
+flows.errors.ConfigError: configuration has 3 errors:
   - batch.max_events: expected an integer >= 1, got 0
   - models: expected at least one [[models]] table
   - source.kind: expected one of file, kafka, synthetic, got 'kafak'
@@ -34,6 +34,7 @@ from typing import Any
 
 import tomllib
 
+from flows.errors import ConfigError
 from flows.job import CheckpointSettings, JobSettings
 from flows.learn.lane import DriftSettings
 from flows.learn.model_checkpointing import ModelCheckpointSettings
@@ -57,11 +58,7 @@ from operators.label_join import LabelSettings
 from operators.sampling import SamplingSettings
 from operators.settings import Settings, unknown_key
 
-__all__ = ["ConfigError", "Config", "load", "parse"]
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message lists every problem."""
+__all__ = ["Config", "load", "parse"]
 
 
 _SECTIONS: dict[str, type[Settings]] = {
@@ -122,9 +119,7 @@ def parse(raw: dict[str, Any]) -> Config:
     sinks = _parse_sinks(raw.get("sinks", {}), errors)
     _cross_checks(sections, models, errors)
     if errors:
-        n = len(errors)
-        lines = "\n".join(f"  - {e}" for e in sorted(errors))
-        raise ConfigError(f"configuration has {n} error{'s' if n > 1 else ''}:\n{lines}")
+        raise ConfigError(errors)
     return Config(models=models, sinks=sinks, **sections)  # type: ignore[arg-type]
 
 
@@ -209,12 +204,23 @@ def _cross_checks(
 
 
 def load(path: str | Path) -> Config:
-    """Read and validate a TOML configuration file."""
+    """Read and validate a TOML configuration file; a :class:`ConfigError` names the file."""
+    where = str(path)
     try:
         with open(path, "rb") as f:
-            raw = tomllib.load(f)
+            data = f.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read the configuration: {exc.strerror}", where) from None
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        bad = f"byte {data[exc.start]:#04x} at offset {exc.start}"
+        raise ConfigError(f"not a TOML file: {bad} is not UTF-8 text", where) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
-    return parse(raw)
+        raise ConfigError(f"not valid TOML: {exc}", where) from None
+    try:
+        return parse(raw)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, where) from None

@@ -6,7 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from online_models.tasks import TASKS
-from operators.settings import Settings, at_least, name, number_in, one_of, setting, string
+from operators.settings import (
+    Settings,
+    at_least,
+    integer_in,
+    name,
+    number_in,
+    one_of,
+    setting,
+    string,
+)
 
 __all__ = ["JobSettings", "CheckpointSettings"]
 
@@ -20,7 +29,7 @@ class JobSettings(Settings):
     seed: int = setting(42, at_least(0))
     task: str = setting("classification", one_of(*TASKS))
     progress_s: float = setting(0.0, number_in(0))
-    metrics_port: int = setting(0, at_least(0))
+    metrics_port: int = setting(0, integer_in(0, 65535))
     max_dead_letter_ratio: float = setting(1.0, number_in(0, 1))
 
 

@@ -35,7 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flows.sinks import RECORD_OVERHEAD, SinkError, SinkSettings, dumps, topic_max_message_bytes
+from flows.errors import SinkError
+from flows.sinks import RECORD_OVERHEAD, SinkSettings, dumps, topic_max_message_bytes
 from operators.records import Batch, DeadLetter, SinkRecords
 
 __all__ = ["SINK_NAMES", "SizeLimit", "OutputGuard", "output_guard"]

@@ -7,7 +7,7 @@ keep serving, new features would be ignored and a new topic's events dropped as 
 without a word. So the store keeps ``fingerprint.json``, the state-relevant part of the
 configuration that created it (the task, the models, the features, the schema, the input), and
 a job started on a store written by another configuration is refused with a
-:class:`~flows.config.ConfigError` naming what differs.
+:class:`~flows.errors.CheckpointError` naming what differs.
 
 >>> import tempfile
 >>> from flows.config import parse
@@ -17,7 +17,7 @@ a job started on a store written by another configuration is refused with a
 >>> other = parse({"models": [{"name": "lr", "estimator": "fast_logistic_regression"}]})
 >>> try:
 ...     recovery_store(d, other)
-... except ConfigError as exc:
+... except CheckpointError as exc:
 ...     print(str(exc).split(": ", 1)[1])  # doctest: +NORMALIZE_WHITESPACE
 the recovery store was written by a job with other models (models[0].estimator:
 'logistic_regression' there, 'fast_logistic_regression' here); use another
@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from flows.config import Config, ConfigError
+from flows.config import Config
+from flows.errors import CheckpointError
 
-__all__ = ["fingerprint", "check_store", "recovery_store"]
+__all__ = ["fingerprint", "checkpoint_problem", "check_store", "recovery_store"]
 
 FINGERPRINT = "fingerprint.json"
 
@@ -83,25 +85,40 @@ def _first_difference(key: str, there: Any, here: Any) -> str:
     return f"{key}: {there!r} there, {here!r} here"
 
 
-def check_store(directory: str, cfg: Config) -> None:
-    """Raise :class:`ConfigError` if ``directory`` cannot be this job's recovery store: it is
-    not a directory, or it holds snapshots written by a job with another configuration."""
-    path = Path(directory)
-    where = f"checkpoint.directory {directory!r}"
+def checkpoint_problem(path: Path) -> str:
+    """Why ``path`` cannot hold a recovery store ("" if it can): it, or the nearest existing
+    folder above it where it would be created, must be a writable directory."""
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"{where}: is a file, expected a directory for the recovery store")
+        return "is a file, expected a directory"
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, expected a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return ""
+
+
+def check_store(directory: str, cfg: Config) -> None:
+    """Raise :class:`CheckpointError` if ``directory`` cannot be this job's recovery store: it
+    is not a writable directory, or it holds snapshots written by a job with another
+    configuration."""
+    path = Path(directory)
+    where = f"checkpoint.directory {directory}"
+    problem = checkpoint_problem(path)
+    if problem:
+        raise CheckpointError(f"{where}: {problem}")
     saved = path / FINGERPRINT
     if not saved.is_file():
         return
     try:
         there = json.loads(saved.read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{where}: unreadable {FINGERPRINT}: {exc}") from None
+        raise CheckpointError(f"{where}: unreadable {FINGERPRINT}: {exc}") from None
     here = fingerprint(cfg)
     for key, part in _PARTS.items():
         if there.get(key) != here[key]:
             diff = _first_difference(key, there.get(key), here[key])
-            raise ConfigError(
+            raise CheckpointError(
                 f"{where}: the recovery store was written by a job with other {part} "
                 f"({diff}); use another checkpoint.directory, or empty it to start afresh"
             )
@@ -112,10 +129,13 @@ def recovery_store(directory: str, cfg: Config) -> RecoveryConfig:
     fingerprint) if it has no partitions yet, else checked against the fingerprint."""
     check_store(directory, cfg)
     path = Path(directory)
-    if not any(path.glob("part-*.sqlite3")):
-        path.mkdir(parents=True, exist_ok=True)
-        init_db_dir(path, 1)
-    saved = path / FINGERPRINT
-    if not saved.exists():
-        saved.write_text(json.dumps(fingerprint(cfg), indent=2, sort_keys=True) + "\n")
+    try:
+        if not any(path.glob("part-*.sqlite3")):
+            path.mkdir(parents=True, exist_ok=True)
+            init_db_dir(path, 1)
+        saved = path / FINGERPRINT
+        if not saved.exists():
+            saved.write_text(json.dumps(fingerprint(cfg), indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint.directory {directory}: {exc.strerror}") from None
     return RecoveryConfig(path)

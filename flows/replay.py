@@ -59,20 +59,17 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from flows.config import Config
+from flows.errors import OptionsError
 from flows.learn.step import LearnStep
 from flows.runner import run_job
 from flows.sinks import dumps
 from flows.sources import KafkaSource, kafka_consumer, topic_partitions, watermarks
 from online_models import checkpoints
 
-__all__ = ["ReplayError", "Bound", "Slice", "parse_bound", "plan_slice", "run_replay"]
+__all__ = ["Bound", "Slice", "parse_bound", "plan_slice", "run_replay"]
 
 EPOCH_MS_FROM = 10**12
 """Integers from here on are epoch milliseconds (2001-09-09 onwards), below it offsets."""
-
-
-class ReplayError(ValueError):
-    """The replay cannot run as asked; the message says which option and why."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ def parse_bound(text: str, option: str = "--from") -> Bound:
     >>> parse_bound("yesterday")
     Traceback (most recent call last):
     ...
-    flows.replay.ReplayError: --from: expected earliest, an offset or a timestamp \
+    flows.errors.OptionsError: --from: expected earliest, an offset or a timestamp \
 (ISO-8601 or epoch milliseconds), got 'yesterday'
     """
     t = text.strip()
@@ -127,7 +124,7 @@ def parse_bound(text: str, option: str = "--from") -> Bound:
                 when = when.replace(tzinfo=timezone.utc)
             return Bound("time", round(when.timestamp() * 1000))
     first = "earliest" if option == "--from" else "end"
-    raise ReplayError(
+    raise OptionsError(
         f"{option}: expected {first}, an offset or a timestamp (ISO-8601 or epoch "
         f"milliseconds), got {text!r}"
     )
@@ -158,9 +155,9 @@ def plan_slice(cfg: Config, start: Bound, end: Bound) -> Slice:
     and the record-time range each keeps (see the module doc)."""
     s = cfg.source
     if s.kind != "kafka":
-        raise ReplayError(f"replay reads Kafka topics; this job's source.kind is {s.kind!r}")
+        raise OptionsError(f"replay reads Kafka topics; this job's source.kind is {s.kind!r}")
     if start.kind in ("offset", "time") and end.kind == start.kind and end.value < start.value:
-        raise ReplayError(f"--to ({end}) is before --from ({start})")
+        raise OptionsError(f"--to ({end}) is before --from ({start})")
     topics = {"events": s.events_topic}
     if s.labels_topic:
         topics["labels"] = s.labels_topic
@@ -221,7 +218,7 @@ def _start(
             timeout=max(deadline - time.monotonic(), 0.1),
         )
     except KafkaException as exc:
-        raise ReplayError(
+        raise OptionsError(
             f"--from: the broker did not say where time {bound.value} is in topic {topic!r} "
             f"partition {part}: {exc.args[0].str()}"
         ) from None
@@ -251,7 +248,7 @@ def _timestamps_at(
         while len(found) < len(wanted):
             if time.monotonic() > deadline + 10:
                 missing = sorted(set(wanted) - set(found))
-                raise ReplayError(f"no record could be read at the slice's bounds in {missing}")
+                raise OptionsError(f"no record could be read at the slice's bounds in {missing}")
             for msg in consumer.consume(100, timeout=0.2):
                 key = f"{msg.topic()}/{msg.partition()}"
                 err = msg.error()
@@ -294,7 +291,7 @@ def _warm_start_dir(cfg: Config, paths: Sequence[str]) -> Iterator[str]:
     dirs = [p for p in paths if Path(p).is_dir()]
     files = [p for p in paths if not Path(p).is_dir()]
     if dirs and (files or len(dirs) > 1):
-        raise ReplayError("--warm-start: give one directory, or checkpoint files")
+        raise OptionsError("--warm-start: give one directory, or checkpoint files")
     if dirs:
         yield dirs[0]
         return
@@ -306,12 +303,12 @@ def _warm_start_dir(cfg: Config, paths: Sequence[str]) -> Iterator[str]:
             row = _checkpoint_row(pkl)
             model = str(row["model"])
             if model not in names:
-                raise ReplayError(
+                raise OptionsError(
                     f"--warm-start {text}: a checkpoint of model {model!r}, but the job's "
                     f"models are {', '.join(sorted(names))}"
                 )
             if model in chosen:
-                raise ReplayError(f"--warm-start: two checkpoints of model {model!r}")
+                raise OptionsError(f"--warm-start: two checkpoints of model {model!r}")
             chosen[model] = pkl
             for part in pkl.parent.glob(f"{pkl.stem}.*"):  # .pkl, .json, .features/.serving.pkl
                 os.symlink(part.resolve(), Path(tmp) / part.name)
@@ -320,11 +317,11 @@ def _warm_start_dir(cfg: Config, paths: Sequence[str]) -> Iterator[str]:
 
 def _checkpoint_row(pkl: Path) -> Mapping[str, Any]:
     if not pkl.parent.is_dir():
-        raise ReplayError(f"--warm-start {pkl}: no such checkpoint")
+        raise OptionsError(f"--warm-start {pkl}: no such checkpoint")
     for row in checkpoints.list_checkpoints(pkl.parent):
         if Path(str(row.get("path", ""))).resolve() == pkl.resolve():
             return row
-    raise ReplayError(f"--warm-start {pkl}: not a model checkpoint (no {pkl.stem}.json beside it)")
+    raise OptionsError(f"--warm-start {pkl}: not a model checkpoint (no {pkl.stem}.json beside it)")
 
 
 def run_replay(
@@ -343,12 +340,12 @@ def run_replay(
     ``force`` (or a ``checkpoint_dir``: a resumed replay writes on into it)."""
     out = Path(out_dir)
     if out.is_dir() and any(out.iterdir()) and not (force or checkpoint_dir):
-        raise ReplayError(
+        raise OptionsError(
             f"--out {out}: the directory is not empty; give a new or empty one, or --force "
             "to write over its outputs"
         )
     if out.exists() and not out.is_dir():
-        raise ReplayError(f"--out {out}: is a file, expected a directory")
+        raise OptionsError(f"--out {out}: is a file, expected a directory")
     out.mkdir(parents=True, exist_ok=True)
     plan = plan_slice(cfg, start, end)
     with _warm_start_dir(cfg, warm_start) as warm:

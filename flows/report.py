@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from flows import shutdown
+from flows.errors import SourceError
 from flows.prometheus import JobMetrics
-from flows.sources import SourceError
 from operators.records import Batch
 
 __all__ = ["RunReport", "format_summary"]

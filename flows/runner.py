@@ -22,13 +22,27 @@ from bytewax.run import cli_main
 from flows import shutdown
 from flows.config import Config
 from flows.dataflow import build_dataflow, recovery_summary
+from flows.errors import ConfigError
 from flows.learn.step import LearnStep
-from flows.prometheus import serve
+from flows.panics import dataflow_error
+from flows.prometheus import JobMetrics, serve
 from flows.recovery import recovery_store
 from flows.report import RunReport
 from flows.sinks import dumps
 
-__all__ = ["run_job"]
+__all__ = ["run_job", "metrics_server"]
+
+
+def metrics_server(port: int) -> JobMetrics | None:
+    """The Prometheus endpoint on ``port`` (None for 0); a port that cannot be bound is a
+    :class:`ConfigError` naming ``job.metrics_port``."""
+    if not port:
+        return None
+    try:
+        return serve(port)
+    except OSError as exc:
+        problem = f"job.metrics_port: cannot serve on port {port}: {exc.strerror}"
+        raise ConfigError(problem) from None
 
 
 def run_job(
@@ -56,14 +70,20 @@ def run_job(
     try:
         directory = cfg.checkpoint.directory
         recovery = recovery_store(directory, cfg) if directory else None
-        metrics = serve(cfg.job.metrics_port) if cfg.job.metrics_port else None
+        metrics = metrics_server(cfg.job.metrics_port)
         flow = build_dataflow(cfg, summary_path, metrics, source=source, adjust_learn=adjust_learn)
         with shutdown.handle_signals():
-            cli_main(
-                flow,
-                epoch_interval=timedelta(seconds=cfg.checkpoint.interval_s),
-                recovery_config=recovery,
-            )
+            try:
+                cli_main(
+                    flow,
+                    epoch_interval=timedelta(seconds=cfg.checkpoint.interval_s),
+                    recovery_config=recovery,
+                )
+            except Exception as exc:
+                cause = dataflow_error(exc, flow.flow_id)
+                if cause is exc:
+                    raise
+                raise cause from exc
         if not os.path.exists(summary_path) or os.path.getsize(summary_path) == 0:
             # The input was empty from the start (no batch reached the pipeline, so it never
             # ran): the summary of nothing.

@@ -41,13 +41,13 @@ from bytewax.outputs import (
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from flows.errors import SinkError
 from flows.sources import kafka_consumer, kafka_logger
 from operators.records import SinkRecords
 from operators.settings import Settings, at_least, number_in, one_of, setting, string
 
 __all__ = [
     "SinkSettings",
-    "SinkError",
     "JsonlFileSink",
     "KafkaSink",
     "StdoutSink",
@@ -56,10 +56,6 @@ __all__ = [
     "OVERSIZE",
     "RECORD_OVERHEAD",
 ]
-
-
-class SinkError(RuntimeError):
-    """A sink could not write a record; the message names the sink and the record."""
 
 
 OVERSIZE = ("dead_letter", "skip", "fail")

@@ -47,13 +47,13 @@ from confluent_kafka import (
 )
 
 from flows import shutdown, synthetic
+from flows.errors import SourceError
 from operators.records import RawBatch
 from operators.settings import Settings, at_least, boolean, name, number_in, one_of, setting, string
 
 __all__ = [
     "SourceSettings",
     "BatchSettings",
-    "SourceError",
     "KafkaSource",
     "FileSource",
     "SyntheticSource",
@@ -147,10 +147,6 @@ class _Records:
         return RawBatch(
             time.time(), self.roles, self.streams, self.offsets, self.ts_ms, self.values
         )
-
-
-class SourceError(RuntimeError):
-    """The source cannot start: the message names the broker, topic or file."""
 
 
 def _soon(ms: int) -> datetime:

@@ -8,6 +8,9 @@ step: one snapshot holds every step's state, a step can hold a reference to anot
 checkpoints save the feature step's state) and it survives the snapshot as the same object,
 and a batch pays Bytewax's cost once, not once per step.
 
+An exception a step raises that is not a riverbed error becomes a
+:class:`~operators.errors.StepError` naming that step.
+
 >>> class Double:
 ...     def update(self, x): return [2 * x]
 >>> class Split:
@@ -16,12 +19,19 @@ and a batch pays Bytewax's cost once, not once per step.
 >>> p = Pipeline({"double": Double(), "split": Split(), "again": Double()})
 >>> p.update(1), p.on_eof(), type(p["split"]).__name__
 ([4, 6], [200], 'Split')
+>>> Pipeline({"double": Double()}).update(None)
+Traceback (most recent call last):
+...
+operators.errors.StepError: step double failed: TypeError: unsupported operand type(s) for *: \
+'int' and 'NoneType'
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from operators.errors import RiverbedError, StepError
 
 __all__ = ["Pipeline"]
 
@@ -55,15 +65,26 @@ class Pipeline:
 
     def _emit(self, hook: str, *args: Any) -> list[Any]:
         out: list[Any] = []
-        for i, step in enumerate(self.steps.values()):
+        for i, (name, step) in enumerate(self.steps.items()):
             method = getattr(step, hook, None)
             if method is not None:
-                out.extend(self._through(i + 1, method(*args)))
+                try:
+                    emitted = method(*args)
+                except RiverbedError:
+                    raise
+                except Exception as exc:
+                    raise StepError(name, exc) from exc
+                out.extend(self._through(i + 1, emitted))
         return out
 
     def _through(self, start: int, items: list[Any]) -> list[Any]:
-        for step in list(self.steps.values())[start:]:
+        for name, step in list(self.steps.items())[start:]:
             if not items:
                 break
-            items = [out for item in items for out in step.update(item)]
+            try:
+                items = [out for item in items for out in step.update(item)]
+            except RiverbedError:
+                raise
+            except Exception as exc:
+                raise StepError(name, exc) from exc
         return items

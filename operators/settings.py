@@ -49,6 +49,7 @@ __all__ = [
     "setting",
     "unknown_key",
     "at_least",
+    "integer_in",
     "number_in",
     "one_of",
     "subset_of",
@@ -197,6 +198,16 @@ def at_least(low: int) -> Check:
     def check(v: Any) -> str | None:
         ok = isinstance(v, int) and not isinstance(v, bool) and v >= low
         return None if ok else f"an integer >= {low}"
+
+    return check
+
+
+def integer_in(low: int, high: int) -> Check:
+    """An integer (not a bool) in ``[low, high]``."""
+
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+        return None if ok else f"an integer in [{low}, {high}]"
 
     return check
 

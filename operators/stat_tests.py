@@ -1,4 +1,5 @@
-"""Two-sample tests for feature drift, vectorized over features, with numpy only.
+"""Two-sample tests for feature drift: statistics vectorized over features with numpy,
+p-values from scipy.
 
 Samples are matrices whose columns are features (reference and current may have different
 numbers of rows); NaN marks a missing value and is ignored, so each feature is tested on its
@@ -12,6 +13,17 @@ own valid values.
   :func:`psi` the same from counts (e.g. category frequencies from :func:`contingency`).
 - :func:`chi2_homogeneity`: chi-square test of homogeneity of a contingency table, equal to
   ``scipy.stats.chi2_contingency`` (Yates' correction on 2x2 tables by default, as scipy).
+- :func:`ks_2samp_pvalues`: the p-values of K-S statistics for samples of given sizes, as
+  ``scipy.stats.ks_2samp`` computes them from the statistic.
+
+The p-values are scipy's own: ``scipy.special.chdtrc`` for chi-square, ``scipy.stats.kstwo``
+for large K-S samples and, for samples of at most :data:`MAX_EXACT_N` values, the exact
+two-sample distribution that ``ks_2samp`` uses (scipy has no public function for it, so
+:func:`ks_2samp_pvalues` calls ``ks_2samp``'s own helper; ``tests/operators/test_stat_tests.py``
+checks every p-value against ``ks_2samp`` itself). An exact p-value depends only on the
+integers ``(n1, n2, h)`` (the statistic is ``h / lcm(n1, n2)``), so it is memoized (up to
+:data:`CACHE_SIZE` entries): a monitor testing windows of the same sizes soon stops computing
+them.
 - :func:`correct`: Bonferroni or Benjamini-Hochberg correction of a family of p-values.
 
 >>> rng = np.random.default_rng(0)
@@ -23,25 +35,39 @@ own valid values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import special, stats
+from scipy.stats import _stats_py
 
-from operators.distributions import chi2_sf, ks_2samp_pvalues
 from operators.errors import OperatorError
 
 __all__ = [
+    "CACHE_SIZE",
     "CORRECTIONS",
+    "MAX_EXACT_N",
     "PSI_EPSILON",
     "chi2_homogeneity",
+    "clear_memo",
     "contingency",
     "correct",
     "is_missing",
     "ks_2samp",
+    "ks_2samp_pvalues",
     "psi",
     "psi_numeric",
 ]
+
+MAX_EXACT_N = 10_000
+"""Largest sample size for which the two-sample p-value is exact (scipy's ``method="auto"``)."""
+
+CACHE_SIZE = 1 << 16
+"""Exact p-values remembered; the memo is emptied when it is full."""
+
+_exact_memo: dict[tuple[int, int, int], float] = {}
 
 PSI_EPSILON = 1e-4
 """Proportion given to an empty bin (in either sample) so that PSI stays finite."""
@@ -90,6 +116,58 @@ def ks_2samp(
         cols = ok & (n1 == a) & (n2 == b)
         stat[cols], p[cols] = ks_2samp_pvalues(stat[cols], a, b)
     return stat, p
+
+
+def ks_2samp_pvalues(
+    d: Sequence[float] | np.ndarray, n1: int, n2: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided p-values of two-sample K-S statistics ``d``, all for samples of sizes n1, n2.
+
+    Args:
+        d: the statistics, largest distances between two empirical CDFs.
+        n1: size of the first samples (at least 1).
+        n2: size of the second samples (at least 1).
+
+    Returns:
+        ``(statistics, p_values)``; in the exact regime the statistics are snapped to the
+        nearest multiple of ``1 / lcm(n1, n2)``, as scipy does.
+
+    >>> stat, p = ks_2samp_pvalues([1.0, 0.3, 0.05], 20, 20)
+    >>> stat.tolist(), p.round(6).tolist()
+    ([1.0, 0.3, 0.05], [0.0, 0.335591, 1.0])
+    """
+    stats_ = np.array(d, dtype=np.float64, ndmin=1)
+    m, n = float(max(n1, n2)), float(min(n1, n2))
+    size = round(m * n / (m + n))
+    if m > MAX_EXACT_N:
+        return stats_, np.clip(stats.kstwo.sf(stats_, size), 0.0, 1.0)
+    g = math.gcd(n1, n2)
+    lcm = (n1 // g) * n2
+    hs = np.round(stats_ * lcm).astype(np.int64)
+    stats_ = hs / lcm
+    if len(_exact_memo) + len(hs) > CACHE_SIZE:
+        _exact_memo.clear()
+    p = np.array([_exact_sf(n1, n2, g, int(h), size) for h in hs.tolist()])
+    return stats_, p
+
+
+def _exact_sf(n1: int, n2: int, g: int, h: int, size: int) -> float:
+    """P(D >= h / lcm(n1, n2)) as ``scipy.stats.ks_2samp`` gives it (memoized): exact, or its
+    asymptotic fallback where the exact computation fails."""
+    key = (n1, n2, h)
+    p = _exact_memo.get(key)
+    if p is None:
+        d = h / ((n1 // g) * n2)
+        exact, _, p = _stats_py._attempt_exact_2kssamp(n1, n2, g, d, "two-sided")
+        if not exact:
+            p = stats.kstwo.sf(d, size)
+        p = _exact_memo[key] = float(np.clip(p, 0.0, 1.0))
+    return p
+
+
+def clear_memo() -> None:
+    """Forget the memoized exact p-values (benchmarks use it to start cold)."""
+    _exact_memo.clear()
 
 
 def psi(
@@ -186,7 +264,7 @@ def chi2_homogeneity(table: np.ndarray, correction: bool = True) -> tuple[float,
         diff = expected - observed
         observed = observed + np.sign(diff) * np.minimum(0.5, np.abs(diff))
     stat = float(np.sum((observed - expected) ** 2 / expected))
-    return stat, chi2_sf(stat, dof), dof
+    return stat, float(special.chdtrc(dof, stat)), dof
 
 
 def correct(

@@ -30,8 +30,7 @@ def drifting(n: int = 4000) -> list[dict[str, Any]]:
 
 def phishing() -> list[dict[str, Any]]:
     return [
-        {"id": i, "ts": i, **x, "label": bool(y)}
-        for i, (x, y) in enumerate(datasets.Phishing())
+        {"id": i, "ts": i, **x, "label": bool(y)} for i, (x, y) in enumerate(datasets.Phishing())
     ]
 
 

@@ -4,7 +4,8 @@ from importlib import resources
 
 import pytest
 
-from flows.config import ConfigError, load, parse
+from flows.config import load, parse
+from flows.errors import ConfigError
 
 MODELS = [{"name": "lr", "estimator": "logistic_regression"}]
 
@@ -61,10 +62,21 @@ def test_duplicate_model_names_and_constant_imputation_without_value():
 def test_not_toml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[job\nname=1")
-    with pytest.raises(ConfigError, match="is not valid TOML"):
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
         load(bad)
-    with pytest.raises(ConfigError, match="cannot read configuration"):
+    assert info.value.lines() == [
+        f"{bad}: not valid TOML: Expected ']' at the end of a table declaration (at line 1, "
+        "column 5)"
+    ]
+    with pytest.raises(ConfigError, match="cannot read the configuration: No such file"):
         load(tmp_path / "missing.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"[job]\nname = '\xff'\n")
+    with pytest.raises(ConfigError) as info:
+        load(binary)
+    assert info.value.lines() == [
+        f"{binary}: not a TOML file: byte 0xff at offset 14 is not UTF-8 text"
+    ]
 
 
 def test_defaults_fill_what_is_not_given():

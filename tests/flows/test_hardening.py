@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from flows.config import ConfigError, parse
+from flows.config import parse
+from flows.errors import CheckpointError, ConfigError, SinkError, SourceError
 from flows.runner import run_job
-from flows.sinks import SinkError
-from flows.sources import SourceError
 from tests.flows.helpers import read_jsonl, write_jsonl
 
 N = 400
@@ -105,7 +104,7 @@ def test_a_recovery_store_written_by_another_configuration_is_refused(tmp_path, 
     run_job(parse(raw))
     other = {**raw, **{k: v if k == "models" else {**raw.get(k, {}), **v}
                        for k, v in change.items()}}  # fmt: skip
-    with pytest.raises(ConfigError, match="checkpoint.directory") as e:
+    with pytest.raises(CheckpointError, match="checkpoint.directory") as e:
         run_job(parse(other))
     assert named in str(e.value) and "\n" not in str(e.value)
     # The same configuration resumes.
@@ -115,7 +114,7 @@ def test_a_recovery_store_written_by_another_configuration_is_refused(tmp_path, 
 def test_a_checkpoint_directory_that_is_a_file_is_a_configuration_error(tmp_path):
     (tmp_path / "recovery").write_text("not a directory")
     raw = job(tmp_path, rows(10), checkpoint={"directory": str(tmp_path / "recovery")})
-    with pytest.raises(ConfigError, match="is a file, expected a directory"):
+    with pytest.raises(CheckpointError, match="is a file, expected a directory"):
         run_job(parse(raw))
 
 

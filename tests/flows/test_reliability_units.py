@@ -7,10 +7,11 @@ import orjson
 import pytest
 
 from flows import shutdown
-from flows.config import ConfigError, parse
+from flows.config import parse
+from flows.errors import ConfigError, OptionsError, SinkError
 from flows.outputs import KEEP_BYTES, SINK_NAMES, OutputGuard, SizeLimit
-from flows.replay import Bound, ReplayError, parse_bound
-from flows.sinks import SinkError, dumps
+from flows.replay import Bound, parse_bound
+from flows.sinks import dumps
 from operators.records import Alert, Batch, DeadLetter, Events, Labels
 
 MODELS = [{"name": "lr", "estimator": "fast_logistic_regression"}]
@@ -94,7 +95,7 @@ def test_replay_bounds(text, option, bound):
     ("text", "option"), [("end", "--from"), ("earliest", "--to"), ("-5", "--to")]
 )
 def test_replay_bounds_that_make_no_sense(text, option):
-    with pytest.raises(ReplayError, match=option):
+    with pytest.raises(OptionsError, match=option):
         parse_bound(text, option)
 
 

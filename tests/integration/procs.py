@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -55,17 +56,22 @@ def tag() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def topics(brokers: str, *names: str) -> list[str]:
+def topics(brokers: str, *names: str, partitions: int = 1) -> list[str]:
     """Create fresh topics named ``NAME-<random>``; return their names."""
     made = [f"{n}-{tag()}" for n in names]
-    create_topics(brokers, made)
+    create_topics(brokers, made, partitions)
     return made
 
 
 def produce(
-    brokers: str, records: Iterable[tuple[str, bytes, int]], *, one_per_request: bool = False
+    brokers: str,
+    records: Iterable[tuple[str, bytes, int]],
+    *,
+    one_per_request: bool = False,
+    partitions: int = 1,
 ) -> int:
-    """Produce ``(topic, value, timestamp_ms)`` records in order; every delivery checked."""
+    """Produce ``(topic, value, timestamp_ms)`` records in order; every delivery checked.
+    With ``partitions`` > 1, a topic's records go to its partitions in turn."""
     conf: dict[str, Any] = {"bootstrap.servers": brokers, "linger.ms": 5}
     if one_per_request:
         conf.update({"linger.ms": 0, "batch.num.messages": 1})
@@ -76,9 +82,11 @@ def produce(
         if err is not None:
             failed.append(err.str())
 
-    n = 0
+    n, per_topic = 0, Counter[str]()
     for topic, value, ts in records:
-        producer.produce(topic, value, timestamp=ts, on_delivery=delivered)
+        part = {"partition": per_topic[topic] % partitions} if partitions > 1 else {}
+        per_topic[topic] += 1
+        producer.produce(topic, value, timestamp=ts, on_delivery=delivered, **part)
         n += 1
         if one_per_request:
             producer.flush(30)

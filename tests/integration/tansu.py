@@ -16,6 +16,8 @@ from flows.broker import EmbeddedBroker
 
 
 class TansuBroker(EmbeddedBroker):
+    kind = "tansu"
+
     def __init__(self, log_path: Path) -> None:
         super().__init__(log_path.parent, log_path=str(log_path))
 

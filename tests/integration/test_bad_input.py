@@ -297,6 +297,7 @@ def kafka_values(brokers: str, topic: str) -> list[bytes]:
         c.close()
 
 
+@pytest.mark.smoke
 def test_an_empty_topic_ends_cleanly_with_a_zero_summary(broker, tmp_path):
     ev, lab = topics(broker.address, "events", "labels")
     summary = run_job(config(broker.address, ev, lab, tmp_path), str(tmp_path / "summary.json"))

@@ -3,7 +3,8 @@ gone. At start: a clear error naming the broker and the topic within the start-u
 exit code 1, never a hang. Mid-run: the job waits and carries on, and ends with the state of
 an uninterrupted run. An offset the broker no longer has is never skipped silently.
 
-The brokers paused and killed here are this module's own (noida-db), stopped by their PIDs.
+The brokers paused and killed here are the tests' own (``own_broker``: Apache Kafka and
+noida-db), stopped by their PIDs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ from confluent_kafka.admin import AdminClient
 
 from flows.broker import EmbeddedBroker, free_port
 from flows.config import parse
+from flows.errors import SourceError
 from flows.runner import run_job
-from flows.sources import KafkaSource, SourceError
+from flows.sources import KafkaSource
 from tests.integration import streams
 from tests.integration.procs import (
     file_size,
@@ -37,17 +38,6 @@ from tests.integration.procs import (
 )
 
 N = 60_000
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    b = EmbeddedBroker(tmp_path / "noida", free_port()).start()
-    try:
-        yield b
-    finally:
-        if b.proc is not None and b.proc.poll() is None:
-            os.kill(b.proc.pid, signal.SIGCONT)  # in case a test left it stopped
-        b.stop()
 
 
 def small_job(tmp_path: Path, brokers: str, events: str = "events", timeout: float = 2.0) -> Path:
@@ -83,6 +73,7 @@ def test_a_broker_that_accepts_connections_but_never_answers_is_no_hang(own_brok
     assert f"no answer from broker(s) {own_broker.address}" in out.stderr
 
 
+@pytest.mark.smoke
 def test_missing_topic_is_a_clear_error_naming_it(broker, tmp_path):
     out = riverbed("run", str(small_job(tmp_path, broker.address, "no-such-topic")), timeout=60)
     assert out.returncode == 1

@@ -14,7 +14,7 @@ import pytest
 
 from flows.broker import create_topics, free_port
 from flows.produce import produce_synthetic
-from tests.integration.procs import RIVERBED, ROOT, child_env, riverbed
+from tests.integration.procs import RIVERBED, ROOT, child_env, riverbed, topics
 
 
 def test_the_child_runs_this_checkout():
@@ -30,7 +30,7 @@ def test_the_child_runs_this_checkout():
 def test_help_lists_the_commands():
     out = riverbed("--help")
     assert out.returncode == 0
-    for command in ("demo", "run", "replay", "broker"):
+    for command in ("demo", "run", "validate", "init", "replay", "broker", "models"):
         assert command in out.stdout
         assert riverbed(command, "--help").returncode == 0
 
@@ -114,3 +114,54 @@ topic = "{preds}"
     for key, value in rows:
         assert orjson.loads(value)["id"] == key
     assert sorted(int(k) for k, _ in rows) == list(range(2000))
+
+
+KAFKA_JOB = """
+[source]
+kind = "kafka"
+brokers = "{brokers}"
+events_topic = "{events}"
+labels_topic = "{labels}"
+startup_timeout_s = 2
+[features]
+numeric = ["x"]
+[[models]]
+name = "m"
+estimator = "logistic_regression"
+[sinks.predictions]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "{out}"
+"""
+
+
+def test_validate_connect_checks_the_broker_and_every_topic(broker, tmp_path):
+    events, labels, out = topics(broker.address, "events", "labels", "out")
+    job = tmp_path / "job.toml"
+    job.write_text(KAFKA_JOB.format(brokers=broker.address, events=events, labels=labels, out=out))
+    ok = riverbed("validate", str(job), "--connect")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().endswith("broker and topics checked)")
+    assert riverbed("validate", str(job)).returncode == 0  # no connection without --connect
+
+    job.write_text(KAFKA_JOB.format(brokers=broker.address, events=events, labels="gone-" + labels,
+                                    out="gone-" + out))  # fmt: skip
+    missing = riverbed("validate", str(job), "--connect")
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines() == [
+        f"riverbed: {job}: kafka source: labels topic 'gone-{labels}' does not exist on "
+        f"{broker.address}",
+        f"riverbed: {job}: sinks.predictions.topic: 'gone-{out}' does not exist on "
+        f"{broker.address}",
+    ]
+
+    nobody = f"127.0.0.1:{free_port()}"
+    job.write_text(KAFKA_JOB.format(brokers=nobody, events=events, labels=labels, out=out))
+    down = riverbed("validate", str(job), "--connect")
+    assert down.returncode == 2
+    lines = down.stderr.splitlines()
+    assert len(lines) == 2, down.stderr
+    assert lines[0].startswith(f"riverbed: {job}: kafka source: no answer from broker(s) {nobody}")
+    assert lines[1].startswith(
+        f"riverbed: {job}: sinks.predictions.brokers: no answer from {nobody}"
+    )

@@ -8,30 +8,19 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
 
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from flows.broker import EmbeddedBroker, create_topics, free_port
+from flows.broker import create_topics
 from flows.config import parse
+from flows.errors import SinkError
 from flows.runner import run_job
-from flows.sinks import KafkaSink, SinkError, dumps
+from flows.sinks import KafkaSink, dumps
 from operators.records import SinkRecords
 from tests.integration import streams
 from tests.integration.procs import produce, tag, topics
-
-
-@pytest.fixture
-def own_broker(tmp_path) -> Iterator[EmbeddedBroker]:
-    b = EmbeddedBroker(tmp_path / "noida", free_port()).start()
-    try:
-        yield b
-    finally:
-        if b.proc is not None and b.proc.poll() is None:
-            os.kill(b.proc.pid, signal.SIGCONT)
-        b.stop()
 
 
 def messages(brokers: str, topic: str, partitions: int = 1) -> list[tuple[str, dict]]:

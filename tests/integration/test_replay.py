@@ -1,10 +1,9 @@
 """``riverbed replay``: a slice of the topics, by offset or by timestamp, into separate
-outputs; ``--frozen`` and ``--warm-start``; right on Tansu too, whose offsets-for-times
+outputs; ``--frozen`` and ``--warm-start``; by time right on Tansu too, whose offsets-for-times
 answer is 0 whatever the time (the source filters by record timestamp after seeking)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from flows.runner import run_job
 from online_models import checkpoints
 from tests.integration import streams
 from tests.integration.procs import lines, produce, riverbed, topics, write_config
-from tests.integration.tansu import TansuBroker
 
 N, DELAY = 4_000, 20
 T0 = streams.T0
@@ -150,28 +148,27 @@ def test_bad_replay_options_are_reported_with_exit_code_2(stream, trained, tmp_p
     assert "a checkpoint of model 'lr', but the job's models are gbm" in out.stderr
 
 
-# --- Tansu -------------------------------------------------------------------------------------
+# --- on every broker, Tansu too ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tansu(tmp_path_factory) -> Iterator[TansuBroker]:
-    t = TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log").start()
-    try:
-        yield t
-    finally:
-        t.stop()
-
-
-def test_replay_by_timestamp_is_right_on_tansu_whose_offsets_for_times_answer_is_0(tansu, tmp_path):
+@pytest.mark.smoke
+def test_replay_by_timestamp_is_right_on_every_broker(broker, tmp_path):
     n = 600
-    ev, lab = topics(tansu.address, "events", "labels")
-    # One record per request: Tansu's high watermark is wrong after a multi-record batch.
-    produce(tansu.address, streams.records(ev, lab, n, label_delay=DELAY), one_per_request=True)
-    cfg = parse(streams.job(tansu.address, ev, lab, str(tmp_path / "unused")))
+    ev, lab = topics(broker.address, "events", "labels")
+    # One record per request on Tansu: its high watermark is wrong after a multi-record batch.
+    tansu = broker.kind == "tansu"
+    produce(broker.address, streams.records(ev, lab, n, label_delay=DELAY), one_per_request=tansu)
+    cfg = parse(streams.job(broker.address, ev, lab, str(tmp_path / "unused")))
     start, end = Bound("time", T0 + 200), Bound("time", T0 + 450)
     summary = run_replay(cfg, start, end, out_dir=tmp_path)
     assert ids(tmp_path) == list(range(200, 450))
     assert summary["labels_joined"] == 250 - DELAY
     plan = orjson.loads((tmp_path / "replay.json").read_bytes())
-    # Tansu said offset 0 for both topics: the source read from there and filtered.
-    assert {p["start"] for p in plan["partitions"].values()} == {0}
+    # Offsets-for-times: never later than the first record at or after the time (event 200,
+    # label 180), or records would be lost. Tansu answers 0 for both; Apache Kafka answered
+    # 0 once for the labels (in a full run on a loaded machine); the source, having read from
+    # there, filters by record timestamp: the predictions above are exact either way.
+    starts = {k.split("/")[0]: p["start"] for k, p in plan["partitions"].items()}
+    assert starts[ev] <= 200 and starts[lab] <= 200 - DELAY
+    if tansu:
+        assert starts == {ev: 0, lab: 0}

@@ -6,11 +6,21 @@ import math
 
 import pytest
 
-from operators.errors import OperatorError, check_choice, check_float, check_int
+from operators.errors import (
+    OperatorError,
+    RiverbedError,
+    StepError,
+    check_choice,
+    check_float,
+    check_int,
+)
 
 
-def test_error_is_a_value_error() -> None:
-    assert issubclass(OperatorError, ValueError)
+def test_errors_derive_from_the_root_with_their_exit_codes() -> None:
+    assert issubclass(OperatorError, RiverbedError) and OperatorError.exit_code == 2
+    error = StepError("learn", ZeroDivisionError("division by zero"))
+    assert error.exit_code == 1 and isinstance(error.__cause__, ZeroDivisionError)
+    assert error.lines() == ["step learn failed: ZeroDivisionError: division by zero"]
 
 
 @pytest.mark.parametrize("value", [0, -3, 2.0, True, "3", None])

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from operators.distributions import clear_memo
 from operators.errors import OperatorError
 from operators.feature_drift import FeatureDriftMonitor
+from operators.stat_tests import clear_memo
 from tests.cuts import check_cut_invariance
 
 NAMES = [f"x{i}" for i in range(5)]
