@@ -59,7 +59,7 @@ class Answers(NamedTuple):
     predictions: list[Any]
     P: np.ndarray | None
     classes: list[Any]
-    failures: list[tuple[int, str]] = []
+    failures: list[tuple[int, Exception]] = []
 
 
 @runtime_checkable
@@ -298,7 +298,7 @@ class Learner:
         weights = None if w is None else w.tolist()
         preds: list[Any] = []
         probas: list[dict[Any, float]] = []
-        failures: list[tuple[int, str]] = []
+        failures: list[tuple[int, Exception]] = []
         j = 0
         for i, (kind, row) in enumerate(zip(kinds, rows)):
             x = dicts[row]
@@ -322,7 +322,7 @@ class Learner:
                 if type(pred) is float and not isfinite(pred):
                     raise ArithmeticError(f"the prediction {pred} is not finite (overflow?)")
             except Exception as exc:  # noqa: BLE001 - any model's error on one record
-                failures.append((i, f"{type(exc).__name__}: {exc}"))
+                failures.append((i, exc))
                 if kind == 1:
                     self.events_learned -= 1
                     continue

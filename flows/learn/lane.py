@@ -16,6 +16,7 @@ other over the same operations.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from online_models.challenger import Challenger
-from online_models.errors import ModelError
 from online_models.learner import Answers, Learner
 from online_models.tasks import Task
 from operators.error_drift import DETECTORS, ErrorDriftMonitor
+from operators.errors import StepError
 from operators.records import Alert
 from operators.reservoir import UniformReservoir
 from operators.settings import Settings, at_least, one_of, setting, table
@@ -133,7 +134,7 @@ class LaneResult:
         errors: per learn op, the error of that prediction.
         alerts: drift alerts, resets, challengers, in stream order.
         ms: milliseconds the model took to predict and learn the batch.
-        failures: the ops the model raised on (skipped), with the error, by op index.
+        failures: the ops the model raised on (skipped), with the exception, by op index.
     """
 
     predictions: list[Any]
@@ -144,12 +145,13 @@ class LaneResult:
     errors: np.ndarray
     alerts: list[Alert]
     ms: float = 0.0
-    failures: dict[int, str] = field(default_factory=dict)
+    failures: dict[int, Exception] = field(default_factory=dict)
 
 
 MAX_FAILURES_IN_A_ROW = 100
-"""A model that raises on this many records in a row (predicting, or learning) stops the job:
-an error that hits every record is no bad record but a broken job."""
+"""A model that raises on this many records in a row (predicting, or learning), or on every
+record of an input shorter than that, stops the job: an error that hits every record is no bad
+record but a broken job."""
 
 
 class Lane:
@@ -184,6 +186,8 @@ class Lane:
         self.resets = 0
         self.labels_seen = 0  # labels this lane has been through (for sample seeds)
         self.failures_in_a_row = [0, 0]  # predicting, learning
+        self.last_failure: tuple[str, str] | None = None  # (type, message): it pickles
+        self.succeeded = False  # ran an op without failing
 
     @property
     def name(self) -> str:
@@ -218,7 +222,7 @@ class Lane:
         event_predict = _event_predict(ops, predict_at)
         fixed = sorted({op for op, _ in ops.splits} | set(checkpoint_after))
         actions = dict(ops.splits)
-        failures: dict[int, str] = {}
+        failures: dict[int, Exception] = {}
         c = 0
         while c < n:
             stop = next((f + 1 for f in fixed if f >= c), n)
@@ -264,25 +268,34 @@ class Lane:
         return LaneResult(list(predictions), P, classes, list(labeled), labeled_P, errors,
                           alerts, ms, failures)  # fmt: skip
 
-    def _count_failures(self, ops: Ops, failures: dict[int, str], frozen: bool) -> None:
+    def _count_failures(self, ops: Ops, failures: dict[int, Exception], frozen: bool) -> None:
         """Count the model's failures in a row (predicting, learning), in stream order; too
-        many stop the job."""
+        many stop the job (a :class:`StepError` of the learn step, with the last exception)."""
         row = self.failures_in_a_row
         if not failures and not any(row):
+            self.succeeded = self.succeeded or len(ops.kinds) > 0
             return
         kinds = ops.kinds.tolist()
         for op in ops.predict.tolist() if frozen else range(len(kinds)):
             kind = kinds[op]
             if op not in failures:
                 row[kind] = 0
+                self.succeeded = True
                 continue
             row[kind] += 1
+            exc = failures[op]
+            self.last_failure = (type(exc).__name__, str(exc))
             if row[kind] >= MAX_FAILURES_IN_A_ROW:
-                doing = "learning" if kind else "predicting"
-                raise ModelError(
-                    f"learn step: model {self.name!r} raised on {row[kind]} records in a row "
-                    f"while {doing}, the last at event {ops.event_ids[op]!r}: {failures[op]}"
-                )
+                raise StepError("learn", exc) from exc
+
+    def check_at_end(self) -> None:
+        """At the end of the input: a model that raised on every record it met stops the job."""
+        if not self.succeeded and self.last_failure is not None:
+            name, message = self.last_failure
+            kind = getattr(builtins, name, None)
+            builtin = isinstance(kind, type) and issubclass(kind, Exception)
+            error = kind(message) if builtin else RuntimeError(f"{name}: {message}")
+            raise StepError("learn", error)
 
     def _answers(self, ops: Ops, start: int, stop: int, frozen: bool) -> Answers:
         """The model run over ops ``start..stop`` (predict ops only when frozen)."""

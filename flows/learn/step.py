@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from flows import shutdown
 from flows.learn.lane import Lane, LaneResult, Ops
 from flows.learn.model_checkpointing import ModelCheckpointing
 from flows.learn.serving import Serving
@@ -181,6 +182,9 @@ class LearnStep:
         return [Batch(learn=self.summary())]
 
     def on_eof(self) -> list[Batch]:
+        if not shutdown.requested():  # the input really ended
+            for lane in self.lanes:
+                lane.check_at_end()
         mc = self.checkpointing
         if (
             mc is not None
@@ -491,8 +495,9 @@ def _failures(
         learning = bool(ops.kinds[op] == 1)
         where = events.sources[row] if row < len(events) else f"event {event_id}"
         doing = "learning the label of" if learning else "predicting"
+        exc = results[m].failures[op]
         reason = (
-            f"learn step: model {name!r} raised {results[m].failures[op]} while {doing} "
+            f"learn step: model {name!r} raised {type(exc).__name__}: {exc} while {doing} "
             f"event {event_id!r}; the model skipped it"
         )
         raw = orjson.dumps(

@@ -17,6 +17,7 @@ import pytest
 
 from flows.config import parse
 from flows.runner import run_job
+from operators.errors import StepError
 from tests.integration.procs import (
     file_size,
     lines,
@@ -162,11 +163,12 @@ def test_a_model_that_overflows_on_one_record_skips_it_as_a_dead_letter(broker, 
 
 def test_a_model_that_raises_on_every_record_stops_the_job(broker, tmp_path):
     models = river("lr", "logistic_regression", l2="not a number")  # learn_one: TypeError
-    with pytest.raises(Exception) as e:
+    with pytest.raises(StepError) as e:
         run(broker, tmp_path, Case(), models=models)
-    assert "model 'lr' raised on 100 records in a row while learning" in repr(e.value) or (
-        "model 'lr' raised on 100 records in a row while learning" in str(e.value.__cause__)
-    )
+    # Stopped at the 100th label in a row it could not learn, not at the end of the input.
+    assert str(e.value) == "step learn failed: TypeError: VectorDict values must be real numbers"
+    letters = dead(tmp_path)
+    assert len(letters) == 100 and {d["kind"] for d in letters} == {"model_error"}
 
 
 # --- ids -------------------------------------------------------------------------------------
