@@ -187,7 +187,7 @@ class Lane:
         self.labels_seen = 0  # labels this lane has been through (for sample seeds)
         self.failures_in_a_row = [0, 0]  # predicting, learning
         self.last_failure: tuple[str, str] | None = None  # (type, message): it pickles
-        self.succeeded = False  # ran an op without failing
+        self.succeeded = [False, False]  # predicted, learned without failing
 
     @property
     def name(self) -> str:
@@ -273,14 +273,14 @@ class Lane:
         many stop the job (a :class:`StepError` of the learn step, with the last exception)."""
         row = self.failures_in_a_row
         if not failures and not any(row):
-            self.succeeded = self.succeeded or len(ops.kinds) > 0
+            self.succeeded = [True, True] if all(self.succeeded) else self._ran(ops, frozen)
             return
         kinds = ops.kinds.tolist()
         for op in ops.predict.tolist() if frozen else range(len(kinds)):
             kind = kinds[op]
             if op not in failures:
                 row[kind] = 0
-                self.succeeded = True
+                self.succeeded[kind] = True
                 continue
             row[kind] += 1
             exc = failures[op]
@@ -288,9 +288,17 @@ class Lane:
             if row[kind] >= MAX_FAILURES_IN_A_ROW:
                 raise StepError("learn", exc) from exc
 
+    def _ran(self, ops: Ops, frozen: bool) -> list[bool]:
+        """What the model has done without failing, with the ops of a batch it did not fail on."""
+        ran = [len(ops.predict) > 0, not frozen and len(ops.learn) > 0]
+        return [a or b for a, b in zip(self.succeeded, ran)]
+
     def check_at_end(self) -> None:
-        """At the end of the input: a model that raised on every record it met stops the job."""
-        if not self.succeeded and self.last_failure is not None:
+        """At the end of the input: a model that raised on every record it predicted, or on
+        every label it learned, stops the job."""
+        if self.last_failure is not None and not all(
+            done for done, row in zip(self.succeeded, self.failures_in_a_row) if row
+        ):
             name, message = self.last_failure
             kind = getattr(builtins, name, None)
             builtin = isinstance(kind, type) and issubclass(kind, Exception)

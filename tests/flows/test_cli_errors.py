@@ -171,9 +171,11 @@ def test_label_of_the_wrong_type_in_the_data(tmp_path, estimator, label, why):
 
 
 def test_unexpected_exception_inside_a_step_names_the_step(tmp_path):
-    # River's KNN with no neighbours raises a ValueError at its first prediction
+    # River's KNN with no neighbours raises a ValueError at every prediction after its first:
+    # one record's error is a dead letter (issue 14), 100 in a row stop the job.
     params = "params = { n_neighbors = 0 }"
-    cfg = _job(tmp_path, estimator="river.neighbors.KNNClassifier", params=params)
+    data = _data(tmp_path, [{"id": i, "ts": i, "x": i % 7, "label": i % 2} for i in range(200)])
+    cfg = _job(tmp_path, data=data, estimator="river.neighbors.KNNClassifier", params=params)
     expected = (
         "riverbed: step learn failed: ValueError: not enough values to unpack (expected 2, got 0)"
     )
