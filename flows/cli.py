@@ -1,5 +1,5 @@
 """The ``riverbed`` command line: ``demo``, ``run CONFIG``, ``validate CONFIG``, ``init DATA``,
-``replay CONFIG``, ``broker``, ``models list DIR``, ``--version``.
+``replay CONFIG``, ``broker``, ``models list DIR``, ``report RUN_DIR``, ``--version``.
 
 An error is one line on stderr, ``riverbed: <what, naming the step, setting or record>``, and
 the exit code is the error's (:mod:`flows.errors`): 0 done (also after a graceful stop by
@@ -11,6 +11,7 @@ reports are shown only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from importlib.metadata import version
 
 from flows.broker import EmbeddedBroker
 from flows.config import load
+from flows.errors import OptionsError
 from flows.panics import quiet_panics
 from operators.errors import RiverbedError
 
@@ -64,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", help="the job's TOML configuration (see docs/CONFIG.md)")
     run.add_argument("--summary", help="write the run summary JSON here")
+    run.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write the run report page DIR/report.html (plots) and DIR/summary.json",
+    )
     run.epilog = (
         "SIGTERM or SIGINT (Ctrl-C) stops the job gracefully: the current batch is finished, "
         "a final recovery snapshot is taken (with checkpoint.directory), the run summary is "
@@ -151,6 +158,16 @@ def _parser() -> argparse.ArgumentParser:
         help="use a recovery store in DIR (to resume an interrupted replay); none by default",
     )
 
+    report = sub.add_parser(
+        "report",
+        parents=[debug],
+        help="rebuild the run report page of a finished run",
+        description="Read RUN_DIR/summary.json (written by `riverbed demo`, `riverbed run "
+        "--report RUN_DIR` or `--summary RUN_DIR/summary.json`) and write RUN_DIR/report.html: "
+        "one self-contained page with the run's plots embedded.",
+    )
+    report.add_argument("run_dir", help="the run's directory (it holds summary.json)")
+
     broker = sub.add_parser(
         "broker",
         parents=[debug],
@@ -208,9 +225,18 @@ def _command(args: argparse.Namespace) -> int:
         from flows.report import format_summary
         from flows.runner import run_job
 
-        summary = run_job(load(args.config), args.summary)
+        summary_path = args.summary
+        if summary_path is None and args.report:
+            summary_path = os.path.join(args.report, "summary.json")
+        summary = run_job(load(args.config), summary_path)
         print(format_summary(summary))
+        if args.report:
+            from flows.run_page import write_page
+
+            print(f"\nrun report: {write_page(summary, args.report)}")
         _stopped(summary)
+    elif args.command == "report":
+        _run_page(args.run_dir)
     elif args.command == "validate":
         from flows.validate import validate
 
@@ -261,6 +287,25 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"\nreplay of {start} .. {end} written to {out}/ (summary.json, replay.json, sinks)")
     _stopped(summary)
     return 0
+
+
+def _run_page(run_dir: str) -> None:
+    """``riverbed report RUN_DIR``: rebuild RUN_DIR/report.html from RUN_DIR/summary.json."""
+    import orjson
+
+    from flows.run_page import write_page
+
+    path = os.path.join(run_dir, "summary.json")
+    try:
+        with open(path, "rb") as f:
+            summary = orjson.loads(f.read())
+    except OSError as exc:
+        raise OptionsError(f"report: cannot read {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise OptionsError(f"report: {path} is not a run summary (JSON): {exc}") from None
+    if not isinstance(summary, dict) or "events_in" not in summary:
+        raise OptionsError(f"report: {path} is not a run summary (it has no events_in)")
+    print(f"run report: {write_page(summary, run_dir)}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

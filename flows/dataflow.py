@@ -254,7 +254,7 @@ def build_pipeline(
     report = RunReport(
         cfg.job.progress_s > 0, recovery_summary(cfg), cfg.job.max_dead_letter_ratio, labels
     )
-    report.begin_execution(metrics)
+    report.attach(metrics)
     steps["report"] = report
     return Pipeline(steps)
 
@@ -282,15 +282,26 @@ def build_dataflow(
     built learn step (both for :mod:`flows.replay`).
     """
     flow = Dataflow(cfg.job.name)
-    raw = op.input("source", flow, source if source is not None else _source(cfg))
+    src = source if source is not None else _source(cfg)
+    raw = op.input("source", flow, src)
     fresh = build_pipeline(cfg, metrics, adjust_learn)  # now: a bad warm start fails at once
+    where = getattr(src, "progress", None)
+
+    def attach(pipeline: Pipeline, resumed: bool) -> None:
+        if resumed:
+            pipeline["report"].begin_execution()
+        pipeline["report"].attach(metrics, where)
+        if metrics is not None:
+            metrics.watch(where, pipeline.seconds)
+
+    attach(fresh, resumed=False)
     progress = cfg.job.progress_s
     out = stateful_step(
         "pipeline",
         raw,
         lambda: fresh,
         tick=timedelta(seconds=progress) if progress > 0 else None,
-        on_resume=lambda pipeline: pipeline["report"].begin_execution(metrics),
+        on_resume=lambda pipeline: attach(pipeline, resumed=True),
     )
     for name in SINK_NAMES:
         _sink(name, cfg.sinks[name], out)

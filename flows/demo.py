@@ -3,7 +3,8 @@
 Starts noida-db on a free loopback port, creates the topics, produces the drifting synthetic
 stream with late labels (and a few bad records), runs the job from Kafka until it has drained
 while printing progress, prints the run summary as a table, and leaves the summary JSON, the
-predictions, the alerts and the dead letters under ``./runs/<run-id>/``. The broker is stopped
+predictions, the alerts, the dead letters and the run report page (``report.html``) under
+``./runs/<run-id>/``. The broker is stopped
 at the end, whatever happens.
 """
 
@@ -21,6 +22,7 @@ from flows.broker import EmbeddedBroker, create_topics
 from flows.config import Config, parse
 from flows.produce import produce_synthetic
 from flows.report import format_summary
+from flows.run_page import write_page
 from flows.runner import run_job
 
 __all__ = ["demo_config", "run_demo"]
@@ -66,8 +68,9 @@ def run_demo(
         )
         summary = run_job(cfg, str(run_dir / "summary.json"))
     print(format_summary(summary))
+    page = write_page(summary, run_dir)
     print(
         f"\nrun directory: {run_dir}/ (summary.json, predictions.jsonl, alerts.jsonl, "
-        "dead_letters.jsonl)"
+        f"dead_letters.jsonl)\nrun report: {page}"
     )
     return summary

@@ -3,7 +3,9 @@
 :class:`RunReport` is the dataflow's last step. It sees every batch after the learn step and,
 when the input ends, emits the run summary of DESIGN.md ("Contracts"). Counts are cumulative
 over resumed executions (the report is in the recovery snapshot); ``elapsed_s`` and
-``throughput_eps`` describe the current execution.
+``throughput_eps`` describe the current execution. It also records the time series of the run
+page (:mod:`flows.timeline`, in the summary's ``timeline`` section; :mod:`flows.run_page`
+draws them).
 
 >>> r = RunReport(progress=False)
 >>> from operators.records import Batch, Events
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,8 @@ import numpy as np
 from flows import shutdown
 from flows.errors import SourceError
 from flows.prometheus import JobMetrics
+from flows.sources import PartitionProgress
+from flows.timeline import TestSeries, Timeline
 from operators.records import Batch
 
 __all__ = ["RunReport", "format_summary"]
@@ -83,19 +88,46 @@ class RunReport:
         self.sample: dict[str, Any] | None = None
         self.snapshots = 0
         self.clipped: dict[str, int] = {}
-        self.begin_execution(None)
+        self.timeline = Timeline()
+        self.feature_tests = TestSeries()
+        self.executions = 0
+        # For the timeline: latency sums (cumulative) and maxima (since the last point).
+        self.sums = {"latency_ms": 0.0, "latencies": 0, "label_latency_ms": 0.0, "labels": 0}
+        self.maxima: dict[str, float | None] = {"latency_ms": None, "label_latency_ms": None}
+        self.begin_execution()
+        self.attach(None)
 
-    def begin_execution(self, metrics: JobMetrics | None) -> None:
-        """Start this execution's clock and attach its Prometheus metrics (at build, on resume)."""
+    def begin_execution(self) -> None:
+        """Start this execution's clock (at build, and on resume)."""
         self.started = time.monotonic()
         self.events_this_execution = 0
+        self.executions += 1
+        self.last_tick = (self.started, 0)
+
+    def attach(
+        self,
+        metrics: JobMetrics | None,
+        source: Callable[[], list[PartitionProgress]] | None = None,
+    ) -> None:
+        """Attach what is not state: this process's Prometheus metrics, and the source's
+        progress (its lag, for the progress line)."""
         self.metrics = metrics
+        self.source = source
+        if metrics is not None:
+            metrics.begin(self.learn)
+
+    _TRANSIENT = ("metrics", "source")
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "metrics"} | {"metrics": None}
+        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        return state | dict.fromkeys(self._TRANSIENT)
 
     def on_snapshot(self) -> None:
         self.snapshots += 1
+
+    def on_snapshot_done(self, seconds: float, size: int) -> None:
+        if self.metrics is not None:
+            self.metrics.snapshot_done(seconds, size)
 
     def update(self, batch: Batch) -> list[Batch]:
         n = len(batch.events)
@@ -109,9 +141,22 @@ class RunReport:
             elif dead.role == "labels":
                 self.labels_bad += 1
             self.reasons[dead.kind] = self.reasons.get(dead.kind, 0) + 1
+        sums, maxima = self.sums, self.maxima
         if n:
             latency_ms = (time.time() - batch.read_at) * 1000.0
             self.latency_counts[np.searchsorted(_EDGES_MS, latency_ms)] += n
+            sums["latency_ms"] += latency_ms * n
+            sums["latencies"] += n
+            high = maxima["latency_ms"]
+            maxima["latency_ms"] = latency_ms if high is None else max(high, latency_ms)
+        waited = batch.label_latency_ms
+        if waited is not None and len(waited):
+            sums["label_latency_ms"] += float(waited.sum())
+            sums["labels"] += len(waited)
+            high, top = maxima["label_latency_ms"], float(waited.max())
+            maxima["label_latency_ms"] = top if high is None else max(high, top)
+        for t in batch.drift_tests:
+            self.feature_tests.add(t.detector, t.feature, t.position, t.p_value, t.statistic)
         alerts = batch.alerts
         self.alerts_total += len(alerts)
         room = max(0, _MAX_ALERTS - len(self.alerts))
@@ -128,7 +173,30 @@ class RunReport:
                 self.clipped[name] = self.clipped.get(name, 0) + k
         if self.events_in >= CHECK_AFTER:
             self._sanity(CHECK_AFTER)
+        position = self.learn.get("predictions", self.events_in)
+        if self.timeline.due(position):
+            self._point(position)
         return [batch]
+
+    def _point(self, position: int) -> None:
+        """A point of the timeline: counts so far, the served and per-model rolling metrics."""
+        learn = self.learn
+        served = learn.get("served", {})
+        self.timeline.add(
+            position,
+            {
+                "t": time.time(),
+                "execution": self.executions,
+                "events": self.events_in,
+                "served": _rolling(served),
+                "served_cumulative": served.get("value"),
+                "models": {k: _rolling(m) for k, m in learn.get("models", {}).items()},
+                "selection": dict(learn.get("selection", {})),
+                **self.sums,
+                **{f"max_{k}": v for k, v in self.maxima.items()},
+            },
+        )
+        self.maxima = dict.fromkeys(self.maxima)
 
     def _sanity(self, after: int) -> None:
         """Warn (once each) about a job that cannot be right; enforce the dead-letter ratio."""
@@ -171,13 +239,23 @@ class RunReport:
         return [self.summary()]
 
     def progress_line(self) -> str:
-        s = self.summary()
-        served = s["served"]
-        value = served.get("value")
+        """Events so far, the rate since the last line, the source's lag, the served metric
+        over its rolling window, and the alerts so far."""
+        now, events = time.monotonic(), self.events_this_execution
+        then, before = self.last_tick
+        self.last_tick = (now, events)
+        rate = (events - before) / (now - then) if now > then else 0.0
+        lags = [p.lag for p in self.source()] if self.source is not None else []
+        known = [lag for lag in lags if lag is not None]
+        lag = f"lag {sum(known):>9,}" if known else "lag         -"
+        served = self.learn.get("served", {})
+        value = _rolling(served)
+        window = served.get("metrics", {}).get("rolling", {}).get("window")
         shown = "-" if value is None else f"{value:.3f}"
+        over = f" (last {window:,})" if window else ""
         return (
-            f"riverbed: {s['events_in']:>9,} events | {s['throughput_eps']:>9,.0f} events/s | "
-            f"served {served.get('metric', 'metric')} {shown} | {s['drift_alerts']} drift alerts"
+            f"riverbed: {self.events_in:>11,} events | {rate:>9,.0f} events/s | {lag} | "
+            f"served {served.get('metric', 'metric')} {shown}{over} | {self.alerts_total} alerts"
         )
 
     def _percentile(self, q: float) -> float | None:
@@ -217,20 +295,57 @@ class RunReport:
             "elapsed_s": elapsed,
             "stopped_by": shutdown.reason(),
             "warnings": dict(self.warnings),
+            "timeline": {
+                "stride": self.timeline.stride,
+                "points": list(self.timeline.points),
+                "feature_tests": {k: list(v) for k, v in self.feature_tests.series.items()},
+            },
         }
 
 
+def _rolling(section: dict[str, Any]) -> float | None:
+    """A metrics section's main metric over its rolling window (else its cumulative value)."""
+    rolling = section.get("metrics", {}).get("rolling", {})
+    value = rolling.get(section.get("metric", ""))
+    return section.get("value") if value is None else value
+
+
 def _alert_line(a: dict[str, Any]) -> str:
+    at = f"at position {a['position']:>9,}"
     if a["kind"] != "drift":  # a deployment event or a drift action
-        return (
-            f"{a['kind']:<10} {a.get('from')} -> {a.get('to')} at position {a['position']} "
-            f"(p-value {a.get('p_value')})"
+        moved = f"{a.get('from')} -> {a.get('to')}" if "from" in a or "to" in a else ""
+        subject = a.get("model") or a.get("feature") or ""
+        p = a.get("p_value")
+        return f"{a['kind']:<18} {moved or subject:<24} {at}" + (
+            "" if p is None else f" p-value {p:.3g}"
         )
-    subject = a.get("model") or a.get("feature")
+    if a.get("feature") is not None:
+        w = a.get("window") or {}
+        p = a.get("p_value")
+        test = f"p-value {p:.3g}" if p is not None else f"statistic {a.get('statistic', 0):.3g}"
+        return (
+            f"{'drift ' + a['detector']:<18} feature {a['feature']:<16} {at} window "
+            f"{w.get('start_position', '?'):,}-{w.get('end_position', '?'):,} {test} "
+            f"({a.get('severity')})"
+        )
     return (
-        f"{a['detector']:<10} {subject:<20} at position {a['position']} "
-        f"(event {a.get('event_id', '-')}) severity {a.get('severity')}"
+        f"{'drift ' + a['detector']:<18} model {a['model']:<18} {at} "
+        f"(event {a.get('event_id', '-')}) {a.get('severity')}"
     )
+
+
+def _alerts_header(s: dict[str, Any]) -> str:
+    """``alerts: N (k drift on models, ...)``: the kinds that are there, counted (over the
+    alerts the summary keeps; all of them are in the alerts sink)."""
+    counts: dict[str, int] = {}
+    for a in s["drift"]:
+        if a["kind"] == "drift":
+            key = "drift on features" if a.get("feature") is not None else "drift on models"
+        else:
+            key = a["kind"].replace("_", " ")
+        counts[key] = counts.get(key, 0) + 1
+    parts = ", ".join(f"{n:,} {k}" for k, n in counts.items())
+    return f"alerts: {s['drift_alerts']:,}" + (f" ({parts})" if parts else "")
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -256,11 +371,12 @@ def format_summary(s: dict[str, Any]) -> str:
             f"{s['selection'].get(name, 0):>10,}"
         )
     lines.append("")
-    lines.append(f"alerts: {s['drift_alerts']} (drift, promotions, rollbacks)")
-    for a in s["drift"][:20]:
+    lines.append(_alerts_header(s))
+    ordered = sorted(s["drift"], key=lambda a: a["position"])
+    for a in ordered[:20]:
         lines.append(f"  {_alert_line(a)}")
-    if len(s["drift"]) > 20:
-        lines.append(f"  ... {len(s['drift']) - 20} more in the alerts sink")
+    if s["drift_alerts"] > 20:
+        lines.append(f"  ... {s['drift_alerts'] - 20:,} more in the alerts sink")
     if s["bad_reasons"]:
         lines.append("dead letters by reason:")
         lines.extend(f"  {n:>8,}  {r}" for r, n in s["bad_reasons"].items())

@@ -33,15 +33,16 @@ from flows.sinks import dumps
 __all__ = ["run_job", "metrics_server"]
 
 
-def metrics_server(port: int) -> JobMetrics | None:
-    """The Prometheus endpoint on ``port`` (None for 0); a port that cannot be bound is a
-    :class:`ConfigError` naming ``job.metrics_port``."""
+def metrics_server(port: int, host: str = "127.0.0.1") -> JobMetrics | None:
+    """The Prometheus endpoint on ``host:port`` (None for port 0); one that cannot be bound is
+    a :class:`ConfigError` naming ``job.metrics_port`` (and ``job.metrics_host`` if set)."""
     if not port:
         return None
     try:
-        return serve(port)
+        return serve(port, host)
     except OSError as exc:
-        problem = f"job.metrics_port: cannot serve on port {port}: {exc.strerror}"
+        on = "" if host == "127.0.0.1" else f" of {host} (job.metrics_host)"
+        problem = f"job.metrics_port: cannot serve on port {port}{on}: {exc.strerror}"
         raise ConfigError(problem) from None
 
 
@@ -70,7 +71,7 @@ def run_job(
     try:
         directory = cfg.checkpoint.directory
         recovery = recovery_store(directory, cfg) if directory else None
-        metrics = metrics_server(cfg.job.metrics_port)
+        metrics = metrics_server(cfg.job.metrics_port, cfg.job.metrics_host)
         flow = build_dataflow(cfg, summary_path, metrics, source=source, adjust_learn=adjust_learn)
         with shutdown.handle_signals():
             try:

@@ -19,7 +19,9 @@ reconnects; positions are the source's own, so nothing is skipped). An offset th
 not have is never skipped silently: records deleted before the job read them, or a broker that
 came back without records the job already saw, stop the job with a :class:`SourceError`.
 
-Every source ends its input when a graceful stop is requested (:mod:`flows.shutdown`).
+Every source ends its input when a graceful stop is requested (:mod:`flows.shutdown`), and
+tells where it is (:meth:`progress`: records handed over per partition and, for Kafka, the lag
+behind each partition's end) for Prometheus and the progress line.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import logging
 import re
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -57,6 +59,7 @@ __all__ = [
     "KafkaSource",
     "FileSource",
     "SyntheticSource",
+    "PartitionProgress",
     "kafka_consumer",
     "kafka_logger",
     "topic_partitions",
@@ -149,6 +152,40 @@ class _Records:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionProgress:
+    """Where a source is in one partition (a Kafka topic-partition, a file, the synthetic
+    stream).
+
+    Attributes:
+        source: the topic, the file's name, or ``"synthetic"``.
+        partition: the partition (0 for a file or the synthetic stream).
+        records: records handed to the dataflow by this process.
+        lag: Kafka: records between the source's position and the partition's high watermark
+            (as of the last fetch); None where unknown.
+        lag_s: Kafka: how old the next record to hand over is (now minus its timestamp), 0
+            when there is no lag; None where unknown (not fetched yet).
+    """
+
+    source: str
+    partition: int
+    records: int
+    lag: int | None = None
+    lag_s: float | None = None
+
+
+class _Watched:
+    """A source whose built partitions report their :class:`PartitionProgress`."""
+
+    def _watch(self, part: Any) -> Any:
+        self.__dict__.setdefault("_parts", []).append(part)
+        return part
+
+    def progress(self) -> list[PartitionProgress]:
+        """Every partition's progress (empty before the dataflow has built the source)."""
+        return [p for part in self.__dict__.get("_parts", ()) for p in part.progress()]
+
+
 def _soon(ms: int) -> datetime:
     return datetime.now(timezone.utc) + timedelta(milliseconds=ms)
 
@@ -190,7 +227,7 @@ def kafka_logger() -> logging.Logger:
     return log
 
 
-class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
+class KafkaSource(_Watched, FixedPartitionedSource[RawBatch, dict[str, int]]):
     """Events (and labels) from Kafka, merged in event time, in micro-batches.
 
     Args:
@@ -270,7 +307,7 @@ class KafkaSource(FixedPartitionedSource[RawBatch, dict[str, int]]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: dict[str, int] | None
     ) -> _KafkaPartition:
-        return _KafkaPartition(self, resume_state or {})
+        return self._watch(_KafkaPartition(self, resume_state or {}))
 
 
 def kafka_consumer(brokers: str, extra: Mapping[str, Any] | None = None) -> Consumer:
@@ -366,6 +403,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
         self.order: dict[str, tuple[int, int]] = {}
         self.buffers: dict[str, deque[_Buffered]] = {}
         self.fetched: dict[str, int] = {}  # the next offset each consumer will deliver
+        self.handed: Counter[str] = Counter()  # records handed over, by topic-partition
         self.tps = {f"{t}/{p}": TopicPartition(t, p) for _role, t, p in tps}
         default = OFFSET_BEGINNING if src.start == "earliest" else OFFSET_END
         read_ahead = {
@@ -500,6 +538,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
             return []
         self.waiting_since = None
         self.awake = None
+        self.handed.update(records.streams)
         return [records.batch()]
 
     def _may_skip(self, key: str, now: float) -> bool:
@@ -526,6 +565,29 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
     def next_awake(self) -> datetime | None:
         return self.awake
 
+    def progress(self) -> list[PartitionProgress]:
+        """Each topic-partition's records handed over and lag (cached high watermarks: no
+        request to the broker; safe to call from another thread)."""
+        now = time.time()
+        out = []
+        for key, tp in self.tps.items():
+            position = self.positions.get(key, self.fetched.get(key, -1))
+            lag, lag_s = None, None
+            consumer = self.consumers.get(key)
+            try:
+                high = consumer.get_watermark_offsets(tp, cached=True)[1] if consumer else -1
+                head = self.buffers[key][0] if self.buffers[key] else None
+            except (KafkaException, RuntimeError, IndexError):  # closed, or read meanwhile
+                high, head = -1, None
+            if high >= 0 and position >= 0:
+                lag = max(high - position, 0)
+                if not lag:
+                    lag_s = 0.0
+                elif head is not None:
+                    lag_s = max(now - head.ts_ms / 1000, 0.0)
+            out.append(PartitionProgress(tp.topic, tp.partition, self.handed[key], lag, lag_s))
+        return out
+
     def snapshot(self) -> dict[str, int]:
         return dict(self.positions)
 
@@ -540,7 +602,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, dict[str, int]]):
 # --- files -------------------------------------------------------------------------------------
 
 
-class FileSource(FixedPartitionedSource[RawBatch, int]):
+class FileSource(_Watched, FixedPartitionedSource[RawBatch, int]):
     """Events with inline labels from a JSON Lines or CSV file (header row), in micro-batches.
 
     The resume state is the number of records already read.
@@ -565,10 +627,10 @@ class FileSource(FixedPartitionedSource[RawBatch, int]):
         else:
             rows = (line.rstrip(b"\r\n") for line in f if line.strip())
         name = self.path.rsplit("/", 1)[-1]
-        return _IterPartition(rows, name, resume_state or 0, self.max_events, f.close)
+        return self._watch(_IterPartition(rows, name, resume_state or 0, self.max_events, f.close))
 
 
-class SyntheticSource(FixedPartitionedSource[RawBatch, int]):
+class SyntheticSource(_Watched, FixedPartitionedSource[RawBatch, int]):
     """The drifting synthetic stream of :mod:`flows.synthetic`, in micro-batches."""
 
     def __init__(self, n: int, drift_at: int, drift_width: int, seed: int, max_events: int) -> None:
@@ -584,7 +646,8 @@ class SyntheticSource(FixedPartitionedSource[RawBatch, int]):
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _IterPartition:
         start = resume_state or 0
         rows = synthetic.events(self.n, self.drift_at, self.drift_width, self.seed, start=start)
-        return _IterPartition(rows, "synthetic", start, self.max_events, lambda: None, skip=False)
+        part = _IterPartition(rows, "synthetic", start, self.max_events, lambda: None, skip=False)
+        return self._watch(part)
 
 
 class _IterPartition(StatefulSourcePartition[RawBatch, int]):
@@ -600,6 +663,7 @@ class _IterPartition(StatefulSourcePartition[RawBatch, int]):
         self.rows = islice(rows, position, None) if skip else rows
         self.name = name
         self.position = position
+        self.started = position
         self.max_events = max_events
         self._close = close
 
@@ -619,6 +683,9 @@ class _IterPartition(StatefulSourcePartition[RawBatch, int]):
 
     def snapshot(self) -> int:
         return self.position
+
+    def progress(self) -> list[PartitionProgress]:
+        return [PartitionProgress(self.name, 0, self.position - self.started)]
 
     def close(self) -> None:
         self._close()

@@ -2,10 +2,12 @@
 
 A state machine is any picklable object with ``update(item) -> list`` (the only way its state
 changes) and, optionally, ``on_tick(now) -> list`` (timers, called about every ``tick``) and
-``on_eof() -> list`` (called when the input of this execution ends) and ``on_snapshot()``
-(called just before each recovery snapshot). :func:`stateful_step` runs
-such an object as a Bytewax ``stateful_batch`` step on a single key: the object itself is the
-recovery snapshot, so a resumed run continues exactly where the snapshot was taken.
+``on_eof() -> list`` (called when the input of this execution ends), ``on_snapshot()``
+(called just before each recovery snapshot) and ``on_snapshot_done(seconds, size)`` (called
+after it, with the time taken to serialize the state and its size in bytes).
+:func:`stateful_step` runs such an object as a Bytewax ``stateful_batch`` step on a single
+key: the object itself is the recovery snapshot, so a resumed run continues exactly where the
+snapshot was taken.
 
 This is the only module of ``operators`` that imports Bytewax.
 """
@@ -13,6 +15,7 @@ This is the only module of ``operators`` that imports Bytewax.
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -63,7 +66,12 @@ class _Logic(StatefulBatchLogic):
         if hook is not None:
             hook()
         # Pickled bytes are an immutable copy, as Bytewax requires of a snapshot.
-        return pickle.dumps(self.machine, protocol=pickle.HIGHEST_PROTOCOL)
+        began = time.perf_counter()
+        state = pickle.dumps(self.machine, protocol=pickle.HIGHEST_PROTOCOL)
+        done = getattr(self.machine, "on_snapshot_done", None)
+        if done is not None:
+            done(time.perf_counter() - began, len(state))
+        return state
 
 
 def stateful_step(

@@ -157,6 +157,9 @@ class FeatureDriftMonitor:
 
     Attributes:
         tests_run: window tests done so far.
+        tests: every feature's result in the window tests of the last :meth:`update`, alert or
+            not: ``(detector, feature, window end position, statistic, p_value)`` (not part of
+            the state: not pickled).
     """
 
     def __init__(
@@ -208,6 +211,14 @@ class FeatureDriftMonitor:
         self._buf = self._empty()  # the open window or the recent events
         self._ref: _Window | None = None
         self.tests_run = 0  # window tests done
+        self.tests: list[tuple[str, str, int, float, float | None]] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "tests"}  # not state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.tests = []
 
     def _check_settings(self) -> None:
         problems = []
@@ -268,6 +279,7 @@ class FeatureDriftMonitor:
             positions: ``(n,)`` stream positions of the events (e.g. offsets).
         """
         batch = self._as_rows(ts_ms, numeric, categorical, positions)
+        self.tests = []
         skip = min(max(self.warmup - self._seen, 0), len(batch))
         self._seen += len(batch)
         if self.window_ms is not None:
@@ -403,6 +415,10 @@ class FeatureDriftMonitor:
                     ("psi", name, float(psi(table[0], table[1], self.psi_epsilon)), None, None)
                 )
         rejected, adjusted = correct(family, self.correction, self.alpha)
+        end = int(cur.bounds["end_position"] or 0)
+        self.tests.extend(
+            (d, f, end, float(v), None if p is None else float(p)) for d, f, v, p, _ in found
+        )
         alerts = []
         for detector, feature, stat_value, p_value, k in found:
             if k is None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from operators.feature_drift import DETECTORS, REFERENCES, FeatureDriftMonitor
-from operators.records import Alert, Batch, DriftAction, Events
+from operators.records import Alert, Batch, DriftAction, DriftTest, Events
 from operators.settings import (
     Settings,
     at_least,
@@ -113,14 +113,18 @@ class FeatureDriftStep:
         # The reference changes where each sample was emitted among the batch's events.
         cuts = [(x.after, x) for x in batch.samples if m.reference == "external"]
         found: list[dict[str, Any]] = []
+        tests: list[DriftTest] = []
         done = 0
         for after, sample in [*cuts, (len(events), None)]:
             if after > done:
                 found.extend(self._test(events, done, after))
+                tests.extend(DriftTest(*t) for t in m.tests)
                 done = after
             if sample is not None:
                 num, cat = self._columns([r["fields"] for r in sample.records])
                 m.set_reference(num, cat)
+        if tests:
+            batch = replace(batch, drift_tests=batch.drift_tests + tuple(tests))
         if not found:
             return [batch]
         first = self.position - len(events)  # the stream position before this batch

@@ -25,6 +25,7 @@ __all__ = [
     "DeadLetter",
     "FeatureBlock",
     "Alert",
+    "DriftTest",
     "DriftAction",
     "Sample",
     "SinkRecords",
@@ -322,6 +323,26 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class DriftTest:
+    """One feature's result in one window test of the feature-drift step, alert or not (for
+    the run report and Prometheus).
+
+    Attributes:
+        detector: ``ks``, ``chi2`` or ``psi``.
+        feature: the feature tested.
+        position: the stream position of the window's last event.
+        statistic: the test statistic (PSI: the index).
+        p_value: the test's p-value (None for PSI).
+    """
+
+    detector: str
+    feature: str
+    position: int
+    statistic: float
+    p_value: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class DriftAction:
     """A request of the feature-drift step to the learn step: ``"reset_model"`` (every model
     starts afresh) or ``"challenger"`` (a challenger for every model), right after the
@@ -373,6 +394,9 @@ class Batch:
         samples: the sampling step's emissions with this batch, in order.
         actions: the feature-drift step's requests to the learn step.
         alerts: alerts raised on this batch (feature drift, error drift, deployments).
+        drift_tests: every feature's result in the window tests of this batch.
+        label_latency_ms: per label joined with this batch, its event's time to the label's
+            time in milliseconds (None before the learn step).
         predictions: the served predictions, one sink record per predicted event.
         learn: the learn step's summary after this batch (None before the learn step).
         sinks: what each sink writes for this batch, by sink name (the output guard derives
@@ -387,6 +411,8 @@ class Batch:
     samples: tuple[Sample, ...] = ()
     actions: tuple[DriftAction, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    drift_tests: tuple[DriftTest, ...] = ()
+    label_latency_ms: np.ndarray | None = None
     predictions: tuple[dict[str, Any], ...] = ()
     learn: Mapping[str, Any] | None = None
     sinks: Mapping[str, SinkRecords] = field(default_factory=dict)

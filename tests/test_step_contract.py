@@ -140,7 +140,7 @@ def observe(item: Any) -> Any:
 def _stable(summary: Any) -> Any:
     if not isinstance(summary, dict):
         return summary
-    volatile = ("elapsed_s", "throughput_eps", "latency_ms", "latency", "saved_at")
+    volatile = ("elapsed_s", "throughput_eps", "latency_ms", "latency", "saved_at", "timeline")
     return {k: _stable(v) for k, v in summary.items() if k not in volatile}
 
 

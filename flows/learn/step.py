@@ -171,6 +171,7 @@ class LearnStep:
                 dead_letters=batch.dead_letters + _failures(batch, ops, self.lanes, results),
                 predictions=tuple(records),
                 alerts=tuple(ordered),
+                label_latency_ms=joined.label_ts - ops.ts_ms[ops.learn],
                 learn=self._summary_due(batch),
             )
         ]

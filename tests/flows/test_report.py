@@ -39,3 +39,43 @@ def test_progress_is_printed_on_ticks_and_the_table_renders(capsys):
     assert "3 events" in capsys.readouterr().err
     table = format_summary(r.summary())
     assert "events in" in table and "alerts: 0" in table
+
+
+def test_the_progress_line_shows_the_rate_of_the_last_interval_and_the_lag():
+    from flows.sources import PartitionProgress
+
+    r = RunReport(progress=True)
+    r.attach(None, lambda: [PartitionProgress("e", 0, 10, 1234, 2.0), PartitionProgress("l", 0, 5)])
+    r.update(batch(1000))
+    r.progress_line()
+    line = r.progress_line()  # nothing new since the last line: the rate is 0, not the average
+    assert "      0 events/s" in line and "lag     1,234" in line and "1,000 events" in line
+
+
+def test_the_table_sorts_alerts_names_feature_windows_and_counts_the_kinds():
+    from operators.records import Alert
+
+    r = RunReport()
+    feature = Alert(
+        "drift", "ks", "age", 3000, model=False, severity="critical", p_value=1e-6,
+        details={"window": {"start_position": 2001, "end_position": 3000}},
+    )  # fmt: skip
+    model = Alert("drift", "adwin", "lr", 1500, severity="critical")
+    promotion = Alert(
+        "promotion", "champion_challenger", "b", 2500, details={"from": "a", "to": "b"}
+    )
+    r.update(Batch(Events.of([{}]), alerts=(feature, model, promotion)))
+    table = format_summary(r.summary())
+    assert "alerts: 3 (1 drift on features, 1 drift on models, 1 promotion)" in table
+    lines = [line for line in table.splitlines() if "at position" in line]
+    assert [line.split("at position")[1].split()[0] for line in lines] == [
+        "1,500",
+        "2,500",
+        "3,000",
+    ]
+    assert (
+        "feature age" in lines[2]
+        and "window 2,001-3,000" in lines[2]
+        and "p-value 1e-06" in lines[2]
+    )
+    assert "a -> b" in lines[1]

@@ -21,7 +21,8 @@ from flows.broker import create_topics
 ROOT = Path(__file__).resolve().parents[2]
 RIVERBED = [sys.executable, "-m", "flows.cli"]
 # Volatile parts of a run summary: they describe an execution, not the stream's state.
-VOLATILE = ("elapsed_s", "throughput_eps", "latency_ms", "checkpoints", "stopped_by")
+# Wall-clock figures, and the run page's timeline (wall times; points where batches end).
+VOLATILE = ("elapsed_s", "throughput_eps", "latency_ms", "checkpoints", "stopped_by", "timeline")
 
 
 def child_env() -> dict[str, str]:
