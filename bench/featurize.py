@@ -53,7 +53,10 @@ def make_events(n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 def _featurizer() -> Featurizer:
     return Featurizer(
-        FeatureSpec(numeric=NUMERIC, categorical=tuple(CATEGORICAL), max_categories=64)
+        # outlier_std=0: River's StandardScaler, the baseline, has no outlier guard.
+        FeatureSpec(
+            numeric=NUMERIC, categorical=tuple(CATEGORICAL), max_categories=64, outlier_std=0
+        )
     )
 
 

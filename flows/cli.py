@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--out", help="directory of the replay's outputs (./runs/replay-<time>/)")
     replay.add_argument(
+        "--force", action="store_true", help="write into a non-empty --out directory"
+    )
+    replay.add_argument(
         "--checkpoint",
         default="",
         metavar="DIR",
@@ -278,6 +281,7 @@ def _replay(args: argparse.Namespace) -> int:
         frozen=args.frozen,
         warm_start=args.warm_start,
         checkpoint_dir=args.checkpoint,
+        force=args.force,
     )
     print(format_summary(summary))
     print(f"\nreplay of {start} .. {end} written to {out}/ (summary.json, replay.json, sinks)")

@@ -27,6 +27,7 @@ flows.errors.ConfigError: configuration has 3 errors:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,23 @@ def _parse_sinks(raw: Any, errors: list[str]) -> dict[str, SinkSettings]:
     for name in SINK_NAMES:
         sink = SinkSettings.parse(f"sinks.{name}", raw.get(name, {}), errors)
         sinks[name] = sink if sink is not None else SinkSettings()
+    _shared_sinks(sinks, errors)
     return sinks
+
+
+def _shared_sinks(sinks: dict[str, SinkSettings], errors: list[str]) -> None:
+    """Two sinks writing one file (or one Kafka topic) would overwrite or mix each other."""
+    where: dict[tuple[str, ...], list[str]] = {}
+    for name, sink in sinks.items():
+        if sink.kind == "jsonl":
+            where.setdefault(("path", os.path.abspath(sink.path)), []).append(name)
+        elif sink.kind == "kafka":
+            where.setdefault(("topic", sink.brokers, sink.topic), []).append(name)
+    for key, names in where.items():
+        if len(names) > 1:
+            shown = " and ".join(f"sinks.{n}" for n in names)
+            what = f"path {key[1]!r}" if key[0] == "path" else f"topic {key[2]!r} on {key[1]}"
+            errors.append(f"{shown}: both write {what}; give each sink its own")
 
 
 def _cross_checks(

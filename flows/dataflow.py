@@ -2,9 +2,10 @@
 
 ::
 
-    source -> [ decode -> lateness -> label delay -> sampling -> feature drift -> featurize
-                -> learn + serve -> output guard -> report ]  -> sinks (one item per batch each)
-                                                              -> run summary
+    source -> [ decode -> label check -> lateness -> label delay -> sampling -> feature drift
+                -> featurize -> learn + serve -> output guard -> report ]
+                                    -> sinks (one item per batch each)
+                                    -> run summary
 
 The steps in brackets are :mod:`operators` and :mod:`flows.learn` state machines composed as
 one :class:`~operators.pipeline.Pipeline`, which :func:`operators.adapter.stateful_step` runs as
@@ -46,6 +47,7 @@ from operators.decode import Decoder, DecodeStep
 from operators.feature_drift_step import FeatureDriftStep
 from operators.feature_step import FeatureStep
 from operators.featurize import Featurizer
+from operators.label_check import LabelCheck
 from operators.label_join import LabelJoin
 from operators.lateness import LatenessFilter
 from operators.pipeline import Pipeline
@@ -104,7 +106,8 @@ def _sink(name: str, sink: SinkSettings, up: Any) -> None:
     if sink.kind == "jsonl":
         keyed = op.key_on(f"sink_{name}_key", records, lambda _r: "file")
         op.output(f"sink_{name}", keyed, JsonlFileSink(sink.path))
-    elif sink.kind == "kafka":
+    elif sink.kind == "kafka":  # one stateful partition: its snapshot holds the topic's ends
+        keyed = op.key_on(f"sink_{name}_key", records, lambda _r: "kafka")
         kafka = KafkaSink(
             sink.brokers,
             sink.topic,
@@ -114,7 +117,7 @@ def _sink(name: str, sink: SinkSettings, up: Any) -> None:
             oversize=sink.oversize,
             name=name,
         )
-        op.output(f"sink_{name}", records, kafka)
+        op.output(f"sink_{name}", keyed, kafka)
     else:
         op.output(f"sink_{name}", records, StdoutSink())
 
@@ -154,6 +157,22 @@ def _learners(cfg: Config, schema_hash: str) -> list[Learner]:
     return learners
 
 
+def _serving(cfg: Config, names: list[str]) -> Serving:
+    """A fresh serving rule, or, on a warm start, the policy (or deployment mode) saved with
+    the first model's newest checkpoint when it is the same rule over the same models."""
+    serving = Serving.build(cfg.serving, names, cfg.job.seed)
+    warm = cfg.model_checkpoints.warm_start
+    found = checkpoints.latest(warm, names[0]) if warm else None
+    saved = checkpoints.load_serving(found) if found is not None else None
+
+    def arms(rule: Any) -> Any:  # a policy's arms, a deployment mode's models
+        return getattr(rule, "arms", getattr(rule, "models", None))
+
+    if type(saved) is type(serving.rule) and arms(saved) == arms(serving.rule):
+        serving.rule = saved
+    return serving
+
+
 def learn_step(cfg: Config, features: FeatureStep, frozen: bool = False) -> LearnStep:
     """The learn-and-serve step of ``cfg`` (raises ModelError for a bad warm start);
     ``features`` is the feature step whose state model checkpoints save."""
@@ -167,9 +186,10 @@ def learn_step(cfg: Config, features: FeatureStep, frozen: bool = False) -> Lear
         Lane(m, learner, job_task, monitor, d.action, d.challenger)
         for m, learner in enumerate(_learners(cfg, schema_hash))
     ]
+    serving = _serving(cfg, names)
     return LearnStep(
         lanes,
-        Serving.build(cfg.serving, names, cfg.job.seed),
+        serving,
         LabelJoin(cfg.labels),
         Scoring(cfg.metrics, job_task, names),
         job_task,
@@ -177,7 +197,9 @@ def learn_step(cfg: Config, features: FeatureStep, frozen: bool = False) -> Lear
         weight_field=cfg.schema.weight_field,
         top_k=cfg.metrics.top_k,
         frozen=frozen,
-        checkpointing=ModelCheckpointing(mc, schema_hash, features) if mc.directory else None,
+        checkpointing=ModelCheckpointing(mc, schema_hash, features, serving)
+        if mc.directory
+        else None,
     )
 
 
@@ -204,7 +226,13 @@ def build_pipeline(
 
     ``adjust_learn`` is applied to the learn step (replay: frozen models).
     """
-    steps: dict[str, Any] = {"decode": DecodeStep(_decoder(cfg))}
+    features = FeatureStep(_featurizer(cfg))
+    learn = learn_step(cfg, features)
+    if adjust_learn is not None:
+        learn = adjust_learn(learn)
+    steps: dict[str, Any] = {"decode": DecodeStep(_decoder(cfg), cfg.source.max_future_ms)}
+    if task(cfg.job.task).probabilistic:
+        steps["label_check"] = LabelCheck([m.name for m in learn.learners if m.binary])
     lateness = cfg.source.allowed_lateness_ms
     if lateness is not None:
         steps["lateness"] = LatenessFilter(lateness)
@@ -215,11 +243,17 @@ def build_pipeline(
     f = cfg.features
     if cfg.feature_drift.enabled:
         steps["feature_drift"] = FeatureDriftStep(cfg.feature_drift, f.numeric, f.categorical)
-    features = steps["featurize"] = FeatureStep(_featurizer(cfg))
-    learn = learn_step(cfg, features)
-    steps["learn"] = adjust_learn(learn) if adjust_learn is not None else learn
+    steps["featurize"] = features
+    steps["learn"] = learn
     steps["output_guard"] = output_guard(cfg.sinks)
-    report = RunReport(cfg.job.progress_s > 0, recovery_summary(cfg))
+    labels = (
+        f"source.labels_topic {cfg.source.labels_topic!r}"
+        if cfg.source.labels_topic
+        else f"schema.label_field {cfg.schema.label_field!r}"
+    )
+    report = RunReport(
+        cfg.job.progress_s > 0, recovery_summary(cfg), cfg.job.max_dead_letter_ratio, labels
+    )
     report.attach(metrics)
     steps["report"] = report
     return Pipeline(steps)

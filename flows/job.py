@@ -23,7 +23,8 @@ __all__ = ["JobSettings", "CheckpointSettings"]
 @dataclass(frozen=True)
 class JobSettings(Settings):
     """``[job]``: the dataflow's name, the seed of every random choice, the task, progress
-    lines and the Prometheus endpoint (port and the address it binds)."""
+    lines, the Prometheus endpoint (port and the address it binds), and the share of
+    dead-letter events that stops a run."""
 
     name: str = setting("riverbed", name)
     seed: int = setting(42, at_least(0))
@@ -31,6 +32,7 @@ class JobSettings(Settings):
     progress_s: float = setting(0.0, number_in(0))
     metrics_port: int = setting(0, integer_in(0, 65535))
     metrics_host: str = setting("127.0.0.1", string)
+    max_dead_letter_ratio: float = setting(1.0, number_in(0, 1))
 
 
 @dataclass(frozen=True)

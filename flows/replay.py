@@ -27,16 +27,20 @@ scored (they expire in the label join, counted).
 **Outputs.** Every sink that writes to a file or a Kafka topic in the configuration writes to
 ``OUT/<sink>.jsonl`` instead (a replay never writes into the live job's outputs), the run
 summary goes to ``OUT/summary.json``, and ``OUT/replay.json`` records the slice (offsets and
-time ranges per partition), the flags and the warm start. No recovery store is used (a replay
-is a bounded run; ``--checkpoint DIR`` asks for one, to resume an interrupted replay), and no
-model checkpoints are written.
+time ranges per partition), the flags and the warm start. ``OUT`` must be new or empty,
+unless ``--force`` (or ``--checkpoint``, to resume an interrupted replay into it). No recovery
+store is used (a replay is a bounded run; ``--checkpoint DIR`` asks for one, to resume an
+interrupted replay), and no model checkpoints are written.
 
 **Models.** ``--warm-start PATH`` starts from model checkpoints (:mod:`online_models.checkpoints`):
 a directory gives every model its newest checkpoint there (as ``model_checkpoints.warm_start``
 does), a checkpoint file (``NAME-vNNNN.pkl``) gives that version to the model ``NAME``; the
 option may be repeated. The feature state saved with the first model's checkpoint is used when
 there is one. ``--frozen`` predicts and scores without learning: no model learns, and the
-policy, the deployment mode and the drift monitor stay as they are.
+policy, the deployment mode and the drift monitor stay as they are. A checkpoint carries the
+serving rule's state beside the model, and a warm start restores it (the policy serves as it
+had learned to). The summary's per-model metrics cover the slice alone; what the warm-started
+models had been scored on before is reported apart, under ``warm_start_history``.
 """
 
 from __future__ import annotations
@@ -306,7 +310,7 @@ def _warm_start_dir(cfg: Config, paths: Sequence[str]) -> Iterator[str]:
             if model in chosen:
                 raise OptionsError(f"--warm-start: two checkpoints of model {model!r}")
             chosen[model] = pkl
-            for part in pkl.parent.glob(f"{pkl.stem}.*"):  # .pkl, .json, .features.pkl
+            for part in pkl.parent.glob(f"{pkl.stem}.*"):  # .pkl, .json, .features/.serving.pkl
                 os.symlink(part.resolve(), Path(tmp) / part.name)
         yield tmp
 
@@ -329,10 +333,19 @@ def run_replay(
     frozen: bool = False,
     warm_start: Sequence[str] = (),
     checkpoint_dir: str = "",
+    force: bool = False,
 ) -> dict[str, Any]:
     """Replay the slice ``[start, end)`` of ``cfg``'s topics into ``out_dir``; return the run
-    summary (also in ``out_dir/summary.json``)."""
+    summary (also in ``out_dir/summary.json``). A non-empty ``out_dir`` is refused unless
+    ``force`` (or a ``checkpoint_dir``: a resumed replay writes on into it)."""
     out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not (force or checkpoint_dir):
+        raise OptionsError(
+            f"--out {out}: the directory is not empty; give a new or empty one, or --force "
+            "to write over its outputs"
+        )
+    if out.exists() and not out.is_dir():
+        raise OptionsError(f"--out {out}: is a file, expected a directory")
     out.mkdir(parents=True, exist_ok=True)
     plan = plan_slice(cfg, start, end)
     with _warm_start_dir(cfg, warm_start) as warm:
@@ -350,8 +363,22 @@ def run_replay(
         }
         (out / "replay.json").write_bytes(dumps(record) + b"\n")
 
+        history: dict[str, Any] = {}
+
         def adjust(learn: LearnStep) -> LearnStep:
             learn.frozen = frozen
+            if warm:  # the slice's metrics are the slice's alone
+                for learner in learn.learners:
+                    before = learner.restart_metrics()
+                    if before["events_learned"]:  # a model from a checkpoint
+                        history[learner.name] = {
+                            k: before[k] for k in ("metric", "value", "events_learned")
+                        }
             return learn
 
-        return run_job(job, str(out / "summary.json"), source=source, adjust_learn=adjust)
+        summary_path = out / "summary.json"
+        summary = run_job(job, str(summary_path), source=source, adjust_learn=adjust)
+        if history:
+            summary["warm_start_history"] = history
+            summary_path.write_bytes(dumps(summary) + b"\n")
+        return summary

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from flows import shutdown
+from flows.errors import SourceError
 from flows.prometheus import JobMetrics
 from flows.sources import PartitionProgress
 from flows.timeline import TestSeries, Timeline
@@ -40,6 +41,8 @@ _PASSED_ON = (
     "label_join", "policy", "deployment", "latency", "feedback_loop", "slices",
     "model_checkpoints", "drift_actions",
 )  # fmt: skip
+CHECK_AFTER = 1000
+"""Events after which a job that cannot be right says so (all dead letters, no label)."""
 
 
 class RunReport:
@@ -47,14 +50,32 @@ class RunReport:
 
     Batches pass through (the sinks take them after this step).
 
+    A job that cannot be right says so, once, on stderr and in the summary's ``warnings``:
+    when every one of the first :data:`CHECK_AFTER` events (or of all of them, if the input
+    is shorter) is a dead letter, and when no label came with the first :data:`CHECK_AFTER`
+    events. With ``max_dead_letter_ratio`` below 1, a run whose share of dead-letter events
+    exceeds it (checked from :data:`CHECK_AFTER` events on, and at the end) stops with an
+    error.
+
     Args:
         progress: print a progress line to stderr on every tick.
         checkpoint: the recovery settings, echoed in the summary.
+        max_dead_letter_ratio: the largest share of events that may be dead letters.
+        label_source: where labels are expected, named in the warning when none comes.
     """
 
-    def __init__(self, progress: bool = False, checkpoint: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        progress: bool = False,
+        checkpoint: dict[str, Any] | None = None,
+        max_dead_letter_ratio: float = 1.0,
+        label_source: str = "",
+    ) -> None:
         self.progress = progress
         self.checkpoint = dict(checkpoint or {})
+        self.max_dead_letter_ratio = max_dead_letter_ratio
+        self.label_source = label_source
+        self.warnings: dict[str, str] = {}  # by kind: all_dead_letters, no_labels
         self.events_in = 0
         self.events_bad = 0
         self.labels_in = 0
@@ -66,6 +87,7 @@ class RunReport:
         self.learn: dict[str, Any] = {}
         self.sample: dict[str, Any] | None = None
         self.snapshots = 0
+        self.clipped: dict[str, int] = {}
         self.timeline = Timeline()
         self.feature_tests = TestSeries()
         self.executions = 0
@@ -145,6 +167,12 @@ class RunReport:
             self.metrics.observe(batch, self.learn)
         if batch.samples:
             self.sample = dict(batch.samples[-1].summary)
+        features = batch.features
+        if features is not None and any(features.clipped):
+            for name, k in zip(features.names, features.clipped):
+                self.clipped[name] = self.clipped.get(name, 0) + k
+        if self.events_in >= CHECK_AFTER:
+            self._sanity(CHECK_AFTER)
         position = self.learn.get("predictions", self.events_in)
         if self.timeline.due(position):
             self._point(position)
@@ -170,12 +198,44 @@ class RunReport:
         )
         self.maxima = dict.fromkeys(self.maxima)
 
+    def _sanity(self, after: int) -> None:
+        """Warn (once each) about a job that cannot be right; enforce the dead-letter ratio."""
+        reasons = ", ".join(f"{k}: {n:,}" for k, n in sorted(self.reasons.items()))
+        good = self.events_in - self.events_bad
+        if self.events_in and not good:
+            self._warn(
+                "all_dead_letters",
+                f"the first {self.events_in:,} events are all dead letters ({reasons}); check "
+                "[schema] and [features] against the records (a file without ids needs "
+                'schema.id_field = "")',
+            )
+        if good and not (self.labels_in or self.labels_bad) and self.events_in >= after:
+            self._warn(
+                "no_labels",
+                f"no label came with the first {self.events_in:,} events ({self.label_source})",
+            )
+        ratio = self.events_bad / self.events_in if self.events_in else 0.0
+        if ratio > self.max_dead_letter_ratio:
+            raise SourceError(
+                f"job.max_dead_letter_ratio = {self.max_dead_letter_ratio:g}: "
+                f"{self.events_bad:,} of {self.events_in:,} events are dead letters "
+                f"({ratio:.1%}; {reasons}); the job stops"
+            )
+
+    def _warn(self, key: str, message: str) -> None:
+        if key in self.warnings:
+            return
+        self.warnings[key] = message
+        print(f"riverbed: warning: {message}", file=sys.stderr, flush=True)
+
     def on_tick(self, now: float) -> list[Any]:
         if self.progress:
             print(self.progress_line(), file=sys.stderr, flush=True)
         return []
 
     def on_eof(self) -> list[dict[str, Any]]:
+        if not shutdown.requested():  # the input really ended: judge what there was
+            self._sanity(CHECK_AFTER)
         return [self.summary()]
 
     def progress_line(self) -> str:
@@ -221,6 +281,7 @@ class RunReport:
             "models": models,
             "selection": learn.get("selection", {}),
             **{k: learn[k] for k in _PASSED_ON if k in learn},
+            "outliers_clipped": {k: v for k, v in sorted(self.clipped.items()) if v},
             "drift": self.alerts,
             "drift_alerts": self.alerts_total,
             "throughput_eps": self.events_this_execution / elapsed if elapsed > 0 else 0.0,
@@ -233,6 +294,7 @@ class RunReport:
             "checkpoints": dict(self.checkpoint, recovery_snapshots=self.snapshots),
             "elapsed_s": elapsed,
             "stopped_by": shutdown.reason(),
+            "warnings": dict(self.warnings),
             "timeline": {
                 "stride": self.timeline.stride,
                 "points": list(self.timeline.points),

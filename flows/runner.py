@@ -13,54 +13,24 @@ import os
 import tempfile
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
 from bytewax.inputs import Source
-from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from flows import shutdown
 from flows.config import Config
 from flows.dataflow import build_dataflow, recovery_summary
-from flows.errors import CheckpointError, ConfigError
+from flows.errors import ConfigError
 from flows.learn.step import LearnStep
 from flows.panics import dataflow_error
 from flows.prometheus import JobMetrics, serve
+from flows.recovery import recovery_store
 from flows.report import RunReport
 from flows.sinks import dumps
 
-__all__ = ["run_job", "recovery_store", "checkpoint_problem", "metrics_server"]
-
-
-def recovery_store(directory: str) -> RecoveryConfig:
-    """The recovery store in ``directory``, created there if it has no partitions yet; a
-    :class:`CheckpointError` says why it cannot be."""
-    path = Path(directory)
-    problem = checkpoint_problem(path)
-    if problem:
-        raise CheckpointError(f"checkpoint.directory {directory}: {problem}")
-    if not any(path.glob("part-*.sqlite3")):
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            init_db_dir(path, 1)
-        except OSError as exc:
-            raise CheckpointError(f"checkpoint.directory {directory}: {exc.strerror}") from None
-    return RecoveryConfig(path)
-
-
-def checkpoint_problem(path: Path) -> str:
-    """Why ``path`` cannot hold a recovery store ("" if it can): it, or the nearest existing
-    folder above it where it would be created, must be a writable directory."""
-    if path.exists() and not path.is_dir():
-        return "is a file, expected a directory"
-    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        return f"{existing} is a file, expected a directory"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable"
-    return ""
+__all__ = ["run_job", "metrics_server"]
 
 
 def metrics_server(port: int, host: str = "127.0.0.1") -> JobMetrics | None:
@@ -99,9 +69,10 @@ def run_job(
         os.close(fd)
         summary_path = tmp
     try:
+        directory = cfg.checkpoint.directory
+        recovery = recovery_store(directory, cfg) if directory else None
         metrics = metrics_server(cfg.job.metrics_port, cfg.job.metrics_host)
         flow = build_dataflow(cfg, summary_path, metrics, source=source, adjust_learn=adjust_learn)
-        recovery = recovery_store(cfg.checkpoint.directory) if cfg.checkpoint.directory else None
         with shutdown.handle_signals():
             try:
                 cli_main(

@@ -91,6 +91,8 @@ class SourceSettings(Settings):
     label_delay: int = setting(0, at_least(0))
     # events more than this behind the latest event time are dead letters (None: no check)
     allowed_lateness_ms: int | None = setting(None, at_least(0))
+    # events and labels more than this ahead of the stream's newest time are dead letters
+    max_future_ms: int = setting(86_400_000, at_least(0))
 
     def problems(self) -> list[str]:
         out = []

@@ -23,8 +23,8 @@ from pathlib import Path
 import orjson
 
 from flows.config import Config, load
-from flows.errors import ConfigError
-from flows.runner import checkpoint_problem
+from flows.errors import CheckpointError, ConfigError
+from flows.recovery import check_store, checkpoint_problem
 from operators.errors import RiverbedError
 
 __all__ = ["validate", "SAMPLE_ROWS"]
@@ -141,6 +141,11 @@ def _directories(cfg: Config) -> list[str]:
         problem = checkpoint_problem(Path(directory)) if directory else ""
         if problem:
             out.append(f"{key}: {directory}: {problem}")
+        elif directory and key == "checkpoint.directory":
+            try:  # a store written by another configuration
+                check_store(directory, cfg)
+            except CheckpointError as exc:
+                out.append(str(exc))
     return out
 
 

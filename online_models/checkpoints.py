@@ -1,8 +1,10 @@
 """Model checkpoint files: versioned learners that a later job can warm-start from.
 
-A checkpoint of the model ``NAME`` is two files in one directory:
+A checkpoint of the model ``NAME`` is two to four files in one directory:
 
 * ``NAME-vNNNN.pkl``: the pickled :class:`~online_models.learner.Learner`;
+* ``NAME-vNNNN.features.pkl`` and ``NAME-vNNNN.serving.pkl`` (optional): the feature step's
+  state and the serving rule's state (selection policy or deployment mode) at that point;
 * ``NAME-vNNNN.json``: its metadata: format and format version, model name and version,
   registry name, parameters, task, events learned, metrics, the hash of the feature schema it was
   trained on, wall time, the pickle's SHA-256, and the caller's extra fields.
@@ -45,6 +47,7 @@ __all__ = [
     "list_checkpoints",
     "load",
     "load_features",
+    "load_serving",
     "feature_schema_hash",
     "save",
 ]
@@ -106,6 +109,8 @@ def save(
     *,
     schema_hash: str,
     features: Any = None,
+    serving: Any = None,
+    keep: int = 0,
 ) -> Path:
     """Write the next checkpoint of ``learner`` into ``directory`` (created if missing).
 
@@ -118,6 +123,11 @@ def save(
         features: the state of the feature step the learner's inputs came from (scaler
             statistics, vocabularies), saved beside it so that a warm-started job computes the
             same features; :func:`load_features` reads it back.
+        serving: the serving rule's state (the selection policy or deployment mode, which
+            learned from the same labels), saved beside it for a warm start to restore;
+            :func:`load_serving` reads it back.
+        keep: how many versions of the model to keep (the newest; older ones are deleted
+            once the new one is complete); 0 keeps all.
 
     Returns:
         The path of the pickle file.
@@ -134,6 +144,9 @@ def save(
     features_blob = None
     if features is not None:
         features_blob = pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL)
+    serving_blob = None
+    if serving is not None:
+        serving_blob = pickle.dumps(serving, protocol=pickle.HIGHEST_PROTOCOL)
     now = time.time()
     meta = {
         "format": FORMAT,
@@ -153,14 +166,30 @@ def save(
         "features_sha256": None
         if features_blob is None
         else hashlib.sha256(features_blob).hexdigest(),
+        "serving_sha256": None
+        if serving_blob is None
+        else hashlib.sha256(serving_blob).hexdigest(),
         "extra": dict(metadata or {}),
     }
     text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
     if features_blob is not None:
         _write_atomic(folder / f"{stem}.features.pkl", features_blob)
+    if serving_blob is not None:
+        _write_atomic(folder / f"{stem}.serving.pkl", serving_blob)
     _write_atomic(folder / f"{stem}.pkl", blob)
     _write_atomic(folder / f"{stem}.json", text.encode())
+    if keep:
+        _prune(folder, learner.name, keep)
     return folder / f"{stem}.pkl"
+
+
+def _prune(folder: Path, model: str, keep: int) -> None:
+    """Delete all but the newest ``keep`` versions of ``model`` (the JSON file first: a
+    version without it is incomplete and never listed)."""
+    for version in sorted(set(_versions(folder, model)))[:-keep]:
+        stem = f"{model}-v{version:04d}"
+        for suffix in (".json", ".pkl", ".features.pkl", ".serving.pkl"):
+            (folder / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -196,14 +225,24 @@ def list_checkpoints(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def load_features(path: str | os.PathLike[str]) -> Any:
     """The feature-step state saved with a checkpoint (None if it has none), integrity checked."""
+    return _load_beside(path, "features", "the feature state")
+
+
+def load_serving(path: str | os.PathLike[str]) -> Any:
+    """The serving rule's state saved with a checkpoint (None if it has none), integrity
+    checked."""
+    return _load_beside(path, "serving", "the serving state")
+
+
+def _load_beside(path: str | os.PathLike[str], part: str, what: str) -> Any:
     pkl = Path(path).with_suffix(".pkl")
     meta = _read_meta(pkl.with_suffix(".json"))
-    digest = meta.get("features_sha256")
+    digest = meta.get(f"{part}_sha256")
     if digest is None:
         return None
-    blob = pkl.with_suffix(".features.pkl").read_bytes()
+    blob = pkl.with_suffix(f".{part}.pkl").read_bytes()
     if hashlib.sha256(blob).hexdigest() != digest:
-        raise ModelError(f"checkpoint {str(pkl)!r}: the feature state does not match its metadata")
+        raise ModelError(f"checkpoint {str(pkl)!r}: {what} does not match its metadata")
     return pickle.loads(blob)
 
 

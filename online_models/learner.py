@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -52,11 +53,13 @@ Dicts = Sequence[Mapping[Hashable, float]]
 
 class Answers(NamedTuple):
     """A model's answers to the predict ops of a run: one prediction each (None: no answer
-    yet) and, for a classifier, the ``(n, len(classes))`` probabilities."""
+    yet) and, for a classifier, the ``(n, len(classes))`` probabilities; and the ops the model
+    raised on (their index among the run's ops, and the error), skipped."""
 
     predictions: list[Any]
     P: np.ndarray | None
     classes: list[Any]
+    failures: list[tuple[int, Exception]] = []
 
 
 @runtime_checkable
@@ -221,6 +224,21 @@ class Learner:
     def estimator(self) -> str:
         return self.spec.estimator
 
+    @property
+    def binary(self) -> bool:
+        """Whether the model is a binary classifier: its labels are False/True or 0/1 (River's
+        ``_multiclass`` marker)."""
+        return self.task.probabilistic and not getattr(self.model, "_multiclass", True)
+
+    def restart_metrics(self) -> dict[str, Any]:
+        """Start the prequential metrics and the count of events learned afresh (the model
+        itself is kept); return the summary of what they covered until now."""
+        before = self.summary()
+        settings = self.metrics_settings
+        self.metrics = self.task.metrics(settings.window, settings.pos_label)
+        self.events_learned = 0
+        return before
+
     def fresh(self) -> Learner:
         """An untrained learner with the same settings."""
         return Learner(self.spec, self.task, self.metrics_settings)
@@ -280,29 +298,42 @@ class Learner:
         weights = None if w is None else w.tolist()
         preds: list[Any] = []
         probas: list[dict[Any, float]] = []
+        failures: list[tuple[int, Exception]] = []
         j = 0
-        for kind, row in zip(kinds, rows):
+        for i, (kind, row) in enumerate(zip(kinds, rows)):
             x = dicts[row]
-            if kind == 1:
-                if weights is None:
-                    learn_one(x, ys[j])
+            # An error of the model on one record skips that record (the caller dead-letters
+            # it), never the job: a prediction of None, a label not learned.
+            try:
+                if kind == 1:
+                    j += 1
+                    if weights is None:
+                        learn_one(x, ys[j - 1])
+                    else:
+                        learn_one(x, ys[j - 1], w=weights[j - 1])
+                    continue
+                if from_proba:
+                    assert predict_proba_one is not None
+                    p = predict_proba_one(x)
+                    pred = max(p, key=p.get) if p else None
                 else:
-                    learn_one(x, ys[j], w=weights[j])
-                j += 1
-            elif from_proba:
-                assert predict_proba_one is not None
-                p = predict_proba_one(x)
-                preds.append(max(p, key=p.get) if p else None)
-                probas.append(p)
-            else:
-                preds.append(predict_one(x))
-                if predict_proba_one is not None:
-                    probas.append(predict_proba_one(x))
+                    pred = predict_one(x)
+                    p = predict_proba_one(x) if predict_proba_one is not None else {}
+                if type(pred) is float and not isfinite(pred):
+                    raise ArithmeticError(f"the prediction {pred} is not finite (overflow?)")
+            except Exception as exc:  # noqa: BLE001 - any model's error on one record
+                failures.append((i, exc))
+                if kind == 1:
+                    self.events_learned -= 1
+                    continue
+                pred, p = None, {}
+            preds.append(pred)
+            probas.append(p)
         if not probabilistic:
-            return Answers(preds, None, [])
+            return Answers(preds, None, [], failures)
         classes = list(dict.fromkeys(c for d in probas for c in d))
         P = np.array([[d.get(c, np.nan) for c in classes] for d in probas], dtype=float)
-        return Answers(preds, P.reshape(len(probas), len(classes)), classes)
+        return Answers(preds, P.reshape(len(probas), len(classes)), classes, failures)
 
     def predict(
         self,

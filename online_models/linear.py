@@ -403,6 +403,9 @@ class LogisticRegression(_GLM):
     ((1, 2), [False, True])
     """
 
+    _multiclass = False
+    """Two classes only (River's marker of binary classifiers)."""
+
     _loss = kernels.LOG
 
     def __init__(

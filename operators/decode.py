@@ -7,8 +7,14 @@ Unknown fields are ignored. A missing feature (absent or null) is not an error u
 feature is ``required``: it reaches the featurizer as None, to be imputed.
 
 Each dead letter has a ``kind``: ``malformed_json``, ``too_deep`` (nested deeper than 1024
-levels), ``not_an_object``, ``missing_id``, ``missing_feature``, ``wrong_type``, ``not_finite``
-or ``null_label``.
+levels), ``not_an_object``, ``missing_id``, ``missing_feature``, ``wrong_type``, ``not_finite``,
+``null_label`` or ``future_event`` (an event time beyond the range of 64-bit milliseconds; the
+decode step also dead-letters times too far ahead of the stream, see :class:`DecodeStep`).
+
+Ids are strings or integers, never both in one stream: ``1`` and ``"1"`` would be one id once
+written as text, and the second record a silent duplicate. ``schema.id_type`` says which
+(``integer`` or ``string``); empty, the first record with an id decides. A record (event or
+label) whose id has the other type is ``wrong_type``. In CSV files every id is text.
 
 Strict JSON has no NaN or Infinity, and ``1e400`` overflows a double: a record carrying one
 (the tokens ``NaN``, ``Infinity``, ``-Infinity`` some encoders write, or a number out of the
@@ -40,6 +46,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -51,7 +58,7 @@ import orjson
 from msgspec import UnsetType
 
 from operators.records import Batch, DeadLetter, Events, Labels, RawBatch
-from operators.settings import Settings, setting, string
+from operators.settings import Settings, one_of, setting, string
 from operators.settings import name as non_empty
 
 __all__ = ["SchemaSettings", "Decoder", "DecodeStep"]
@@ -68,12 +75,20 @@ class SchemaSettings(Settings):
         label_field: the field holding the label, inline in events or in label records.
         weight_field: the field of per-event importance weights: a finite number >= 0
             (1.0 when absent), carried in ``meta``; empty: none.
+        id_type: ``integer`` or ``string``: the type of every id (a record whose id has the
+            other type is a dead letter); empty: the first record with an id decides.
     """
 
     id_field: str = setting("id", string)
     time_field: str = setting("ts", string)
     label_field: str = setting("label", non_empty)
     weight_field: str = setting("", string)
+    id_type: str = setting("", one_of("", "integer", "string"))
+
+
+_ID_TYPES = {"integer": int, "string": str}
+_MS_RANGE = (-(2**63), 2**63 - 1)
+"""Event times are 64-bit integers of milliseconds."""
 
 
 class _Invalid(Exception):
@@ -114,6 +129,8 @@ class Decoder:
         self.task = task
         self.numbers_from_text = numbers_from_text
         self.meta = tuple(meta)
+        # The type of every id (None: the first record with an id decides; CSV: all text).
+        self.id_kind: type | None = str if numbers_from_text else _ID_TYPES.get(schema.id_type)
         self._required_numeric = [j for j, k in enumerate(self.numeric) if k in self.required]
         label = (
             float | None | UnsetType
@@ -147,12 +164,15 @@ class Decoder:
             state["task"], state["numbers_from_text"], state["meta"],
         )  # fmt: skip
         self.__dict__.update(fresh.__dict__)
+        self.id_kind = state["id_kind"]
 
     def decode(self, raw: RawBatch) -> tuple[Events, Labels, list[DeadLetter]]:
         """The batch's events and labels, in their merged order (``seq``: twice the record's
         index, plus one for a label inline in an event record), and its dead letters."""
         rows = _Rows()
         dead: list[DeadLetter] = []
+        if self.id_kind is None and self.schema.id_field:
+            self.id_kind = self._first_id_kind(raw)
         slow = self._fast(raw, rows)
         for i in slow:
             role, value = raw.roles[i], raw.values[i]
@@ -163,9 +183,21 @@ class Decoder:
                 dead.append(DeadLetter(exc.kind, str(exc), source, _raw_bytes(value), role))
         return rows.events(self), rows.labels(), dead
 
-    def _one(
-        self, role: str, source: str, ts_ms: int, value: Any, seq: int, rows: _Rows
-    ) -> None:
+    def _first_id_kind(self, raw: RawBatch) -> type | None:
+        """The type of the first id of the batch, in stream order (None if none has one)."""
+        for value in raw.values:
+            try:
+                obj = value if isinstance(value, Mapping) else orjson.loads(value)
+            except orjson.JSONDecodeError:
+                continue
+            v = obj.get(self.schema.id_field) if isinstance(obj, dict) else None
+            if isinstance(v, int) and not isinstance(v, bool):
+                return int
+            if isinstance(v, str) and v:
+                return str
+        return None
+
+    def _one(self, role: str, source: str, ts_ms: int, value: Any, seq: int, rows: _Rows) -> None:
         """Validate one record the slow way, naming what is wrong (a dead letter)."""
         obj = self._object(value)
         event_id = self._id(obj, source)
@@ -232,17 +264,16 @@ class Decoder:
                 out.append(None)
         return out
 
-    def _take_events(
-        self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows
-    ) -> list[int]:
+    def _take_events(self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows) -> list[int]:
         """Add the decoded events that pass every check to ``rows``; return the indices of
         the others."""
         st = self._event_struct
         n = len(objs)
         ids = self._ids(raw, at, objs, st)
-        ts = self._times(raw, at, objs, st)
+        ts, bad_ts = self._times(raw, at, objs, st)
         numeric = np.array(list(map(st.numeric, objs)), dtype=float).reshape(n, len(self.numeric))
         back = set(i for i, v in zip(range(n), ids) if v is None)
+        back.update(bad_ts)
         holes = ~np.isfinite(numeric)
         for k in np.flatnonzero(holes.any(axis=1)).tolist():
             values = st.numeric(objs[k])
@@ -324,15 +355,15 @@ class Decoder:
             return not self.numbers_from_text and "" not in ys
         return kind is int or kind is bool
 
-    def _take_labels(
-        self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows
-    ) -> list[int]:
+    def _take_labels(self, raw: RawBatch, at: list[int], objs: list[Any], rows: _Rows) -> list[int]:
         st = self._label_struct
         ids = self._ids(raw, at, objs, st)
-        ts = self._times(raw, at, objs, st)
+        ts, bad_ts = self._times(raw, at, objs, st)
         ys = list(map(st.label, objs))
         if not self._plain_labels(ys):
             ys = [None if y is msgspec.UNSET else self._label_value(y) for y in ys]
+        for k in bad_ts:
+            ys[k] = None  # the slow path names the time
         good = [k for k in range(len(objs)) if ids[k] is not None and ys[k] is not None]
         rows.labels_block(
             [ids[k] for k in good], ts[good], [ys[k] for k in good],
@@ -342,26 +373,43 @@ class Decoder:
         return [at[k] for k in range(len(objs)) if ids[k] is None or ys[k] is None]
 
     def _ids(self, raw: RawBatch, at: list[int], objs: list[Any], st: _Struct) -> list[Any]:
-        """Each record's id as a string (None where it is empty: the slow path tells)."""
+        """Each record's id as a string (None where it is empty, or not of the type of the
+        stream's ids: the slow path tells)."""
         if st.id is None:
             return [f"{raw.streams[i]}@{raw.offsets[i]}" for i in at]
-        out: list[Any] = list(map(str, map(st.id, objs)))
-        if "" in out:
-            out = [None if v == "" else v for v in out]
+        values = list(map(st.id, objs))
+        out: list[Any] = list(map(str, values))
+        kind = self.id_kind
+        if "" in out or (kind is not None and set(map(type, values)) != {kind}):
+            out = [
+                None if v == "" or (kind is not None and type(v) is not kind) else text
+                for v, text in zip(values, out)
+            ]
         return out
 
-    def _times(self, raw: RawBatch, at: list[int], objs: list[Any], st: _Struct) -> np.ndarray:
+    def _times(
+        self, raw: RawBatch, at: list[int], objs: list[Any], st: _Struct
+    ) -> tuple[np.ndarray, set[int]]:
+        """Each record's event time, and the records whose time is beyond 64-bit ms (for the
+        slow path to name)."""
         if st.time is None:
-            return np.array([raw.ts_ms[i] for i in at], dtype=np.int64)
+            return np.array([raw.ts_ms[i] for i in at], dtype=np.int64), set()
         values = list(map(st.time, objs))
-        try:
-            return np.array(values, dtype=np.int64)  # every time given: int() of each
-        except (TypeError, OverflowError, ValueError):
-            pass
+        if set(map(type, values)) == {int}:
+            try:
+                return np.array(values, dtype=np.int64), set()  # every time an int64
+            except OverflowError:
+                pass
         out = []
-        for i, v in zip(at, values):
-            out.append(raw.ts_ms[i] if v is None or v is msgspec.UNSET else int(v))
-        return np.array(out, dtype=np.int64)
+        bad = set()
+        low, high = _MS_RANGE
+        for k, (i, v) in enumerate(zip(at, values)):
+            t = raw.ts_ms[i] if v is None or v is msgspec.UNSET else int(v)
+            if not low <= t <= high:
+                bad.add(k)
+                t = 0
+            out.append(t)
+        return np.array(out, dtype=np.int64), bad
 
     def _label_value(self, y: Any) -> Any:
         """The label, normalized as :meth:`_label` does; None where the slow path must say why."""
@@ -400,13 +448,28 @@ class Decoder:
                 "missing_id",
                 f"id field {self.schema.id_field!r}: expected a string or integer, got {v!r}",
             )
+        kind = self.id_kind
+        if kind is not None and type(v) is not kind:
+            mine, theirs = ("an integer", "strings") if kind is str else ("a string", "integers")
+            raise _Invalid(
+                "wrong_type",
+                f"id field {self.schema.id_field!r}: {v!r} is {mine}, but the ids of this stream "
+                f"are {theirs} (schema.id_type)",
+            )
         return str(v)
 
     def _time(self, obj: Mapping[str, Any], source_ts: int) -> int:
         v = obj.get(self.schema.time_field) if self.schema.time_field else None
         if v is None:
             return source_ts
-        return int(_number(f"time field {self.schema.time_field!r}", v, self.numbers_from_text))
+        what = f"time field {self.schema.time_field!r}"
+        t = int(_number(what, v, self.numbers_from_text))
+        if not _MS_RANGE[0] <= t <= _MS_RANGE[1]:
+            raise _Invalid(
+                "future_event" if t > 0 else "wrong_type",
+                f"{what}: {v!r} is beyond the range of event times (64-bit milliseconds)",
+            )
+        return t
 
     def _fields(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -645,15 +708,72 @@ class _Rows:
         return Labels(flat(0), times[pick], flat(2), flat(3), order[pick])
 
 
+DAY_MS = 86_400_000
+
+
 class DecodeStep:
     """The decode step: a :class:`~operators.records.RawBatch` becomes a
-    :class:`~operators.records.Batch`; rejected records are its dead letters."""
+    :class:`~operators.records.Batch`; rejected records are its dead letters.
 
-    def __init__(self, decoder: Decoder) -> None:
+    It also keeps one record's clock from dragging the stream's event time ahead (the
+    watermarks of the lateness filter and of the label join, which expire what waits): an
+    event or a label whose event time is more than ``max_future_ms`` ahead of the stream's
+    newest time is a dead letter of kind ``future_event``. The newest time is, per record, the
+    later of the job's start (wall clock, taken at the first batch and kept in the snapshot)
+    and the newest source timestamp up to that record (Kafka record times; files have none),
+    so the decision is the same whatever the batch cut, and after a resume. An event's inline
+    label goes with it.
+
+    >>> d = DecodeStep(Decoder(numeric=("x",)), max_future_ms=1000)
+    >>> d.newest_ms = 0  # as if the job had started at the epoch
+    >>> values = [b'{"id": 1, "ts": 5500}', b'{"id": 2, "ts": 7000}', b'{"id": 3, "ts": 9900}']
+    >>> raw = RawBatch(0.0, ["events"] * 3, ["t/0"] * 3, [0, 1, 2], [5000, 5000, 9000], values)
+    >>> out = d.update(raw)[0]
+    >>> list(out.events.ids), [(x.kind, x.source) for x in out.dead_letters]
+    (['1', '3'], [('future_event', 't/0@1')])
+    >>> out.dead_letters[0].reason
+    'event time 7000 is 2000 ms ahead of the stream (newest time 5000; source.max_future_ms = 1000)'
+    """
+
+    def __init__(self, decoder: Decoder, max_future_ms: int = DAY_MS) -> None:
         self.decoder = decoder
+        self.max_future_ms = max_future_ms
+        self.newest_ms: int | None = None
 
     def update(self, raw: RawBatch) -> list[Batch]:
         events, labels, dead = self.decoder.decode(raw)
+        if self.newest_ms is None:
+            self.newest_ms = int(time.time() * 1000)
+        source = np.asarray(raw.ts_ms, dtype=np.int64)
+        newest = np.maximum.accumulate(np.maximum(source, self.newest_ms))
+        if len(newest):
+            self.newest_ms = int(newest[-1])
+        bound = np.where(
+            newest > _MS_RANGE[1] - self.max_future_ms, _MS_RANGE[1], newest + self.max_future_ms
+        )
+        future = events.ts_ms > bound[events.seq // 2]
+        late_labels = labels.ts_ms > bound[labels.seq // 2]
+        if future.any() or late_labels.any():
+            # An inline label (odd seq) goes with its event: one dead letter for the record.
+            on_its_own = labels.seq % 2 == 0
+            for role, rows, out in (
+                ("events", events, future), ("labels", labels, late_labels & on_its_own)
+            ):  # fmt: skip
+                for i in np.flatnonzero(out).tolist():
+                    k = int(rows.seq[i]) // 2
+                    t, mark = int(rows.ts_ms[i]), int(newest[k])
+                    reason = (
+                        f"{role[:-1]} time {t} is {t - mark} ms ahead of the stream (newest time "
+                        f"{mark}; source.max_future_ms = {self.max_future_ms})"
+                    )
+                    where = f"{raw.streams[k]}@{raw.offsets[k]}"
+                    raw_bytes = _raw_bytes(raw.values[k])
+                    dead.append(DeadLetter("future_event", reason, where, raw_bytes, role))
+            events = events.take(np.flatnonzero(~future))
+            labels = labels.take(np.flatnonzero(~late_labels))
+            # In stream order, with the decoder's own dead letters.
+            index = {f"{s}@{o}": i for i, (s, o) in enumerate(zip(raw.streams, raw.offsets))}
+            dead.sort(key=lambda d: index[d.source])
         return [Batch(events, labels, tuple(dead), raw.read_at)]
 
 

@@ -49,6 +49,7 @@ class FeatureSettings(Settings):
     fill_value: float | None = setting(_default("fill_value"), number_in(-float("inf")))
     scaler: str = setting(_default("scaler"), one_of(*SCALERS))
     clip: float | None = setting(_default("clip"), number_in(0))
+    outlier_std: float = setting(_default("outlier_std"), number_in(0))
     bins: int = setting(_default("bins"), at_least(2))
     max_categories: int = setting(_default("max_categories"), at_least(1))
     min_count: int = setting(_default("min_count"), at_least(1))
@@ -98,6 +99,8 @@ class FeatureStep:
         events = batch.events
         if not len(events):
             return [batch]
+        before = self.featurizer.clipped
         names, matrix = self.featurizer.transform_then_learn(events.numeric, events.categorical)
-        block = FeatureBlock(names, matrix, self.featurizer.sparse)
+        clipped = tuple(a - b for a, b in zip(self.featurizer.clipped, before, strict=True))
+        block = FeatureBlock(names, matrix, self.featurizer.sparse, clipped)
         return [replace(batch, features=block)]

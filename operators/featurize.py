@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from operators.clipping import OutlierClip
 from operators.encoding import FeatureHasher, OneHotEncoder
 from operators.errors import OperatorError, check_choice, check_float, check_int
 from operators.imputation import STRATEGIES, Imputer
@@ -81,6 +82,11 @@ class FeatureSpec:
             interquartile range), ``quantile_bins`` (bin index) or ``none``.
         clip: outlier clipping: ``standard`` clips to +-clip standard deviations, ``robust``
             to +-clip interquartile ranges, ``minmax`` (any value) to [0, 1]; None: no clip.
+        outlier_std: with the ``standard`` and ``minmax`` scalers, whose running statistics
+            one extreme value would poison, a raw value more than this many running standard
+            deviations from its column's mean is clipped to that bound before the imputer,
+            the scaler and the models see it (:class:`~operators.clipping.OutlierClip`); 0:
+            off (River's scalers have no such guard).
         bins: the number of bins of ``quantile_bins``.
         max_categories: one-hot columns of their own per categorical field.
         min_count: occurrences a category needs before it gets its own column.
@@ -108,6 +114,7 @@ class FeatureSpec:
     fill_value: float | None = None
     scaler: str = "standard"
     clip: float | None = None
+    outlier_std: float = 10.0
     bins: int = 10
     max_categories: int = 32
     min_count: int = 1
@@ -140,6 +147,8 @@ class FeatureSpec:
         check_choice(owner, "scaler", self.scaler, SCALERS)
         if self.clip is not None:
             check_float(owner, "clip", self.clip, minimum=0.0)
+        if self.outlier_std:
+            check_float(owner, "outlier_std", self.outlier_std, minimum=0.0)
         check_int(owner, "bins", self.bins, minimum=2)
         check_int(owner, "max_categories", self.max_categories, minimum=1)
         check_int(owner, "min_count", self.min_count, minimum=1)
@@ -192,6 +201,8 @@ class Featurizer:
             for g, s in enumerate(strategies)
         ]
         self._scaler = _scaler(spec, child_seed(spec.seed, 0))
+        guarded = spec.outlier_std and spec.scaler in ("standard", "minmax") and spec.numeric
+        self._outliers = OutlierClip(spec.outlier_std) if guarded else None
         self._hasher = (
             None if spec.hash_width is None else FeatureHasher(spec.hash_width, spec.seed)
         )
@@ -219,6 +230,13 @@ class Featurizer:
         if spec.categorical_indicator:
             out += [f"{n}__missing" for n in spec.categorical]
         return tuple(out)
+
+    @property
+    def clipped(self) -> tuple[int, ...]:
+        """Outliers clipped so far, per numeric field (zeros when nothing is guarded)."""
+        if self._outliers is None or not len(self._outliers.clipped):
+            return (0,) * len(self.spec.numeric)
+        return tuple(self._outliers.clipped.tolist())
 
     @property
     def sparse(self) -> tuple[bool, ...]:
@@ -261,6 +279,8 @@ class Featurizer:
             missing = ~np.isfinite(raw)
             if missing.any():
                 raw = np.where(missing, np.nan, raw)
+            if self._outliers is not None:
+                raw = self._outliers.transform_then_learn(raw)
             filled = np.empty_like(raw)
             for columns, imputer in self._imputers:
                 filled[:, columns] = imputer.transform_then_learn(raw[:, columns])

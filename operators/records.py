@@ -117,9 +117,9 @@ class Events:
         (('0', '1'), [[1.0], [nan]], [['a'], ['2']], {'x': None, 'c': '2'})
         """
         n = len(rows)
-        num = np.array(
-            [[_number(r.get(k)) for k in numeric] for r in rows], dtype=float
-        ).reshape(n, len(numeric))
+        num = np.array([[_number(r.get(k)) for k in numeric] for r in rows], dtype=float).reshape(
+            n, len(numeric)
+        )
         cat = np.empty((n, len(categorical)), dtype=object)
         for j, k in enumerate(categorical):
             cat[:, j] = [None if r.get(k) is None else str(r.get(k)) for r in rows]
@@ -209,7 +209,8 @@ class Labels:
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A record that could not be used: why (a short ``kind`` and a readable ``reason``), its
-    source position and raw bytes, and whether it was an event, a label or an output record."""
+    source position and raw bytes, and whether it was an event, a label, an output record, or
+    a record a model raised on (``"model"``: the event stays counted as an event)."""
 
     kind: str
     reason: str
@@ -240,11 +241,14 @@ class FeatureBlock:
     ``matrix`` is a dense ``(n_events, n_features)`` float array whose columns are ``names``;
     :meth:`dicts` gives the same values as one dict per event, the form River models take.
     Zero-valued one-hot columns are left out of the dicts, as River's OneHotEncoder does.
+    ``clipped`` counts, per numeric field (the first columns), the outliers clipped in this
+    batch (:mod:`operators.clipping`).
     """
 
     names: tuple[str, ...]
     matrix: np.ndarray
     sparse: tuple[bool, ...] = ()
+    clipped: tuple[int, ...] = ()
 
     def dicts(self) -> list[dict[str, float]]:
         sparse = self.sparse or (False,) * len(self.names)

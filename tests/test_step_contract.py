@@ -33,6 +33,7 @@ from operators.decode import Decoder, DecodeStep
 from operators.feature_drift_step import FeatureDriftSettings, FeatureDriftStep
 from operators.feature_step import FeatureSettings, FeatureStep
 from operators.featurize import Featurizer
+from operators.label_check import LabelCheck
 from operators.label_delay import LabelDelay
 from operators.label_join import LabelJoin, LabelSettings
 from operators.lateness import LatenessFilter
@@ -205,6 +206,7 @@ CASES = [
     Case("LabelJoin", lambda s: LabelJoin(LabelSettings(ttl_ms=300, max_pending=50)), _join,
          batches),
     Case("LatenessFilter", lambda s: LatenessFilter(20), _update, batches),
+    Case("LabelCheck", lambda s: LabelCheck(("river",)), _update, batches),
     Case("LabelDelay", lambda s: LabelDelay(7), _update, batches),
     *[
         Case(f"StreamSample-{kind}",

@@ -16,6 +16,7 @@ other over the same operations.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from online_models.challenger import Challenger
 from online_models.learner import Answers, Learner
 from online_models.tasks import Task
 from operators.error_drift import DETECTORS, ErrorDriftMonitor
+from operators.errors import StepError
 from operators.records import Alert
 from operators.reservoir import UniformReservoir
 from operators.settings import Settings, at_least, one_of, setting, table
@@ -132,6 +134,7 @@ class LaneResult:
         errors: per learn op, the error of that prediction.
         alerts: drift alerts, resets, challengers, in stream order.
         ms: milliseconds the model took to predict and learn the batch.
+        failures: the ops the model raised on (skipped), with the exception, by op index.
     """
 
     predictions: list[Any]
@@ -142,6 +145,13 @@ class LaneResult:
     errors: np.ndarray
     alerts: list[Alert]
     ms: float = 0.0
+    failures: dict[int, Exception] = field(default_factory=dict)
+
+
+MAX_FAILURES_IN_A_ROW = 100
+"""A model that raises on this many records in a row (predicting, or learning), or on every
+record of an input shorter than that, stops the job: an error that hits every record is no bad
+record but a broken job."""
 
 
 class Lane:
@@ -175,6 +185,9 @@ class Lane:
         self.racing: Challenger | None = None
         self.resets = 0
         self.labels_seen = 0  # labels this lane has been through (for sample seeds)
+        self.failures_in_a_row = [0, 0]  # predicting, learning
+        self.last_failure: tuple[str, str] | None = None  # (type, message): it pickles
+        self.succeeded = [False, False]  # predicted, learned without failing
 
     @property
     def name(self) -> str:
@@ -209,10 +222,14 @@ class Lane:
         event_predict = _event_predict(ops, predict_at)
         fixed = sorted({op for op, _ in ops.splits} | set(checkpoint_after))
         actions = dict(ops.splits)
+        failures: dict[int, Exception] = {}
         c = 0
         while c < n:
             stop = next((f + 1 for f in fixed if f >= c), n)
             answers = self._answers(ops, c, stop, frozen)
+            for op in [op for op in failures if op >= c]:  # ops run again (after a reset)
+                del failures[op]
+            failures.update(answers.failures)
             idx = predict_at[c:stop][kinds[c:stop] == 0]
             if len(idx):
                 predictions[idx] = _objects(answers.predictions)
@@ -246,9 +263,47 @@ class Lane:
             c = stop
         P, classes = probas.of_predictions()
         labeled_P, _ = probas.of_labels(np.arange(len(learn_ops)))
+        self._count_failures(ops, failures, frozen)
         ms = (time.perf_counter() - started) * 1000.0
         return LaneResult(list(predictions), P, classes, list(labeled), labeled_P, errors,
-                          alerts, ms)  # fmt: skip
+                          alerts, ms, failures)  # fmt: skip
+
+    def _count_failures(self, ops: Ops, failures: dict[int, Exception], frozen: bool) -> None:
+        """Count the model's failures in a row (predicting, learning), in stream order; too
+        many stop the job (a :class:`StepError` of the learn step, with the last exception)."""
+        row = self.failures_in_a_row
+        if not failures and not any(row):
+            self.succeeded = [True, True] if all(self.succeeded) else self._ran(ops, frozen)
+            return
+        kinds = ops.kinds.tolist()
+        for op in ops.predict.tolist() if frozen else range(len(kinds)):
+            kind = kinds[op]
+            if op not in failures:
+                row[kind] = 0
+                self.succeeded[kind] = True
+                continue
+            row[kind] += 1
+            exc = failures[op]
+            self.last_failure = (type(exc).__name__, str(exc))
+            if row[kind] >= MAX_FAILURES_IN_A_ROW:
+                raise StepError("learn", exc) from exc
+
+    def _ran(self, ops: Ops, frozen: bool) -> list[bool]:
+        """What the model has done without failing, with the ops of a batch it did not fail on."""
+        ran = [len(ops.predict) > 0, not frozen and len(ops.learn) > 0]
+        return [a or b for a, b in zip(self.succeeded, ran)]
+
+    def check_at_end(self) -> None:
+        """At the end of the input: a model that raised on every record it predicted, or on
+        every label it learned, stops the job."""
+        if self.last_failure is not None and not all(
+            done for done, row in zip(self.succeeded, self.failures_in_a_row) if row
+        ):
+            name, message = self.last_failure
+            kind = getattr(builtins, name, None)
+            builtin = isinstance(kind, type) and issubclass(kind, Exception)
+            error = kind(message) if builtin else RuntimeError(f"{name}: {message}")
+            raise StepError("learn", error)
 
     def _answers(self, ops: Ops, start: int, stop: int, frozen: bool) -> Answers:
         """The model run over ops ``start..stop`` (predict ops only when frozen)."""
@@ -258,10 +313,14 @@ class Lane:
         first, last = np.searchsorted(learn, [start, stop])
         ys = ops.ys[first:last]
         w = None if ops.weights is None else ops.weights[first:last]
+        at = np.arange(start, stop)
         if frozen:
             keep = kinds == 0
-            kinds, rows, ys, w = kinds[keep], rows[keep], [], None
-        return self.learner.run(ops.X, ops.dicts, ops.names, ops.sparse, kinds, rows, ys, w)
+            kinds, rows, ys, w, at = kinds[keep], rows[keep], [], None, at[keep]
+        answers = self.learner.run(ops.X, ops.dicts, ops.names, ops.sparse, kinds, rows, ys, w)
+        if answers.failures:  # their index among the batch's ops
+            answers = answers._replace(failures=[(int(at[i]), e) for i, e in answers.failures])
+        return answers
 
     def _watch(
         self,

@@ -1,6 +1,7 @@
 """Model checkpointing: each model written to a versioned checkpoint file every N labels or T
-seconds (and at the end of input), with the feature state it was trained on, so that a later job
-can warm-start from it (:mod:`online_models.checkpoints`).
+seconds (and at the end of input), with the feature state it was trained on and the serving
+rule's state (selection policy or deployment mode), so that a later job can warm-start from it
+(:mod:`online_models.checkpoints`).
 
 >>> import tempfile
 >>> from online_models.learner import Learner, ModelSettings
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flows.learn.serving import Serving
 from online_models import checkpoints
 from online_models.learner import Learner
 from operators.feature_step import FeatureStep
@@ -40,6 +42,7 @@ class ModelCheckpointSettings(Settings):
     every_events: int = setting(0, at_least(0))
     every_s: float = setting(0.0, number_in(0))
     warm_start: str = setting("", string)
+    keep: int = setting(5, at_least(0))
 
 
 class ModelCheckpointing:
@@ -49,14 +52,21 @@ class ModelCheckpointing:
         settings: the ``[model_checkpoints]`` settings (``directory`` set).
         schema_hash: the hash of the feature schema the models are trained on.
         features: the featurize step, whose state is saved beside each model.
+        serving: the learn step's serving rule, whose state (the selection policy or
+            deployment mode) is saved beside each model too (None: not saved).
     """
 
     def __init__(
-        self, settings: ModelCheckpointSettings, schema_hash: str, features: FeatureStep
+        self,
+        settings: ModelCheckpointSettings,
+        schema_hash: str,
+        features: FeatureStep,
+        serving: Serving | None = None,
     ) -> None:
         self.settings = settings
         self.schema_hash = schema_hash
         self.features = features
+        self.serving = serving
         self.last_events = 0
         self.last_time = time.time()
         self.written = 0  # checkpoints written, per model at most (rounds)
@@ -81,6 +91,8 @@ class ModelCheckpointing:
             extra,
             schema_hash=self.schema_hash,
             features=self.features.featurizer,
+            serving=None if self.serving is None else self.serving.rule,
+            keep=self.settings.keep,
         )
         count = self._per_model[learner.name] = self._per_model.get(learner.name, 0) + 1
         self.written = max(self.written, count)

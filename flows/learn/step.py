@@ -30,7 +30,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import orjson
 
+from flows import shutdown
 from flows.learn.lane import Lane, LaneResult, Ops
 from flows.learn.model_checkpointing import ModelCheckpointing
 from flows.learn.serving import Serving
@@ -38,7 +40,7 @@ from online_models.learner import Learner
 from online_models.scoring import Scoring
 from online_models.tasks import Task
 from operators.label_join import Joined, LabelJoin
-from operators.records import Alert, Batch
+from operators.records import Alert, Batch, DeadLetter
 
 __all__ = ["Pending", "LearnStep"]
 
@@ -166,6 +168,7 @@ class LearnStep:
         return [
             replace(
                 batch,
+                dead_letters=batch.dead_letters + _failures(batch, ops, self.lanes, results),
                 predictions=tuple(records),
                 alerts=tuple(ordered),
                 label_latency_ms=joined.label_ts - ops.ts_ms[ops.learn],
@@ -180,6 +183,9 @@ class LearnStep:
         return [Batch(learn=self.summary())]
 
     def on_eof(self) -> list[Batch]:
+        if not shutdown.requested():  # the input really ended
+            for lane in self.lanes:
+                lane.check_at_end()
         mc = self.checkpointing
         if (
             mc is not None
@@ -475,6 +481,31 @@ def _served_proba(
         }
         for j, a in enumerate(label_arms.tolist())
     ], None
+
+
+def _failures(
+    batch: Batch, ops: Ops, lanes: Sequence[Lane], results: Sequence[LaneResult]
+) -> tuple[DeadLetter, ...]:
+    """A dead letter (kind ``model_error``, role ``model``) for each record a model raised on,
+    in stream order: the record was skipped by that model, the job went on."""
+    found = sorted((op, m) for m, r in enumerate(results) for op in r.failures)
+    out = []
+    events = batch.events
+    for op, m in found:
+        name, row, event_id = lanes[m].name, int(ops.rows[op]), ops.event_ids[op]
+        learning = bool(ops.kinds[op] == 1)
+        where = events.sources[row] if row < len(events) else f"event {event_id}"
+        doing = "learning the label of" if learning else "predicting"
+        exc = results[m].failures[op]
+        reason = (
+            f"learn step: model {name!r} raised {type(exc).__name__}: {exc} while {doing} "
+            f"event {event_id!r}; the model skipped it"
+        )
+        raw = orjson.dumps(
+            {"id": event_id, "model": name, "op": "learn" if learning else "predict"}
+        )
+        out.append(DeadLetter("model_error", reason, f"{where}/{name}", raw, "model"))
+    return tuple(out)
 
 
 def _at(values: np.ndarray, event: np.ndarray) -> np.ndarray:

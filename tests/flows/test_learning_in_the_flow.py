@@ -170,3 +170,17 @@ def test_config_validates_policy_and_deployment_settings():
         parse(base_cfg | {"selection": {"policy": "softmax", "params": {"temperature": 1}}})
     with pytest.raises(Exception, match="deployment"):
         parse(base_cfg | {"deployment": {"mode": "canary", "params": {"share": 2}}})
+
+
+def test_model_checkpoints_keep_the_newest_versions_per_model(tmp_path):
+    from online_models import checkpoints
+
+    ckpt = tmp_path / "ckpt"
+    settings = {"directory": str(ckpt), "every_events": 200, "keep": 3}
+    run_models(tmp_path, rows(2000, seed=3), model_checkpoints=settings)
+    rows_ = checkpoints.list_checkpoints(ckpt)
+    # 10 checkpoints written (every 200 labels of 2000), the last 3 kept.
+    assert [(r["version"], r["events_learned"]) for r in rows_] == [
+        (8, 1600), (9, 1800), (10, 2000),
+    ]  # fmt: skip
+    assert len(list(ckpt.iterdir())) == 12  # model, metadata, feature and serving state of each

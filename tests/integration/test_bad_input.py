@@ -44,6 +44,9 @@ def label(i: int, **over: Any) -> dict[str, Any]:
     return {"id": i, "label": int(i % 97 > 40), **over}
 
 
+good_label = label
+
+
 @dataclass
 class Case:
     """One bad record and what must become of it.
@@ -61,6 +64,7 @@ class Case:
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
     predicted: int = N  # predictions expected
     learned: int = N  # events learned by each model
+    string_ids: bool = False  # every id a string (a stream's ids are of one type)
 
 
 def dumps(obj: Any) -> bytes:
@@ -68,12 +72,12 @@ def dumps(obj: Any) -> bytes:
 
 
 def _unknown_fields_ignored(summary: dict[str, Any], out: Path) -> None:
-    (p,) = [p for p in lines(out / "predictions.jsonl") if p["id"] == "u-1"]
+    (p,) = [p for p in lines(out / "predictions.jsonl") if p["id"] == "10009"]
     assert p["prediction"] is not None
 
 
 def _unseen_category(summary: dict[str, Any], out: Path) -> None:
-    (p,) = [p for p in lines(out / "predictions.jsonl") if p["id"] == "u-2"]
+    (p,) = [p for p in lines(out / "predictions.jsonl") if p["id"] == "10010"]
     assert p["prediction"] is not None
 
 
@@ -95,14 +99,14 @@ def _duplicate(summary: dict[str, Any], out: Path) -> None:
 
 
 def _out_of_order(summary: dict[str, Any], out: Path) -> None:
-    assert "o-1" in [p["id"] for p in lines(out / "predictions.jsonl")]
+    assert "10012" in [p["id"] for p in lines(out / "predictions.jsonl")]
 
 
 def _too_late(summary: dict[str, Any], out: Path) -> None:
     assert summary["bad_reasons"] == {"late_event": 1}
     (dead,) = lines(out / "dead_letters.jsonl")
     assert "behind the latest event time" in dead["reason"]
-    assert orjson.loads(dead["raw"])["id"] == "late-1"
+    assert orjson.loads(dead["raw"])["id"] == "10013"
 
 
 def _oversize(summary: dict[str, Any], out: Path) -> None:
@@ -118,33 +122,33 @@ CASES: dict[str, Case] = {
     "JSON that is not an object": Case(events=[b'["not", "an", "object"]'], dead="not_an_object"),
     "missing id": Case(events=[dumps(event(0, id=...))], dead="missing_id"),
     "missing required feature": Case(
-        events=[dumps(event(0, id="r-1", salary=...))], dead="missing_feature"
+        events=[dumps(event(0, id=10001, salary=...))], dead="missing_feature"
     ),
     "string where a number belongs": Case(
-        events=[dumps(event(0, id="s-1", age="old"))], dead="wrong_type"
+        events=[dumps(event(0, id=10002, age="old"))], dead="wrong_type"
     ),
     "boolean where a number belongs": Case(
-        events=[dumps(event(0, id="b-1", salary=True))], dead="wrong_type"
+        events=[dumps(event(0, id=10003, salary=True))], dead="wrong_type"
     ),
-    "NaN": Case(events=[b'{"id": "n-1", "ts": 1, "salary": NaN, "age": 30}'], dead="not_finite"),
+    "NaN": Case(events=[b'{"id": 10004, "ts": 1, "salary": NaN, "age": 30}'], dead="not_finite"),
     "Infinity": Case(
-        events=[b'{"id": "i-1", "ts": 1, "salary": 5, "age": -Infinity}'], dead="not_finite"
+        events=[b'{"id": 10005, "ts": 1, "salary": 5, "age": -Infinity}'], dead="not_finite"
     ),
-    "1e400": Case(events=[b'{"id": "e-1", "ts": 1, "salary": 1e400, "age": 3}'], dead="not_finite"),
+    "1e400": Case(events=[b'{"id": 10006, "ts": 1, "salary": 1e400, "age": 3}'], dead="not_finite"),
     "deeply nested value": Case(
-        events=[b'{"id": "d-1", "salary": 1, "age": 2, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"],
+        events=[b'{"id": 10007, "salary": 1, "age": 2, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"],
         dead="too_deep",
     ),
     "nested value where a feature belongs": Case(
-        events=[dumps(event(0, id="d-2", car={"a": [[1]]}))], dead="wrong_type"
+        events=[dumps(event(0, id=10008, car={"a": [[1]]}))], dead="wrong_type"
     ),
     "unknown fields": Case(
-        events=[dumps(event(0, id="u-1", zzz={"deep": [1, {"x": None}]}, other="text"))],
+        events=[dumps(event(0, id=10009, zzz={"deep": [1, {"x": None}]}, other="text"))],
         check=_unknown_fields_ignored,
         predicted=N + 1,
     ),
     "unseen category": Case(
-        events=[dumps(event(0, id="u-2", car="a-car-never-seen"))],
+        events=[dumps(event(0, id=10010, car="a-car-never-seen"))],
         check=_unseen_category,
         predicted=N + 1,
     ),
@@ -156,18 +160,16 @@ CASES: dict[str, Case] = {
         check=_null_label,
         learned=N - 1,
     ),
-    "label for an id never seen": Case(
-        labels=[dumps(label(0, id="ghost"))], check=_label_never_seen
-    ),
+    "label for an id never seen": Case(labels=[dumps(label(0, id=10011))], check=_label_never_seen),
     "the same event twice": Case(events=[dumps(event(BAD_AT))], check=_duplicate),
     "out of order within the allowed lateness": Case(
-        events=[dumps(event(0, id="o-1", ts=T0 + BAD_AT - LATENESS_MS // 2))],
+        events=[dumps(event(0, id=10012, ts=T0 + BAD_AT - LATENESS_MS // 2))],
         check=_out_of_order,
         config={"source": {"allowed_lateness_ms": LATENESS_MS}},
         predicted=N + 1,
     ),
     "later than the allowed lateness": Case(
-        events=[dumps(event(0, id="late-1", ts=T0 + BAD_AT - 10 * LATENESS_MS))],
+        events=[dumps(event(0, id=10013, ts=T0 + BAD_AT - 10 * LATENESS_MS))],
         dead="late_event",
         check=_too_late,
         config={"source": {"allowed_lateness_ms": LATENESS_MS}},
@@ -178,6 +180,7 @@ CASES: dict[str, Case] = {
         role="output",
         check=_oversize,
         predicted=N + 1,  # predicted; its prediction record went to the dead letters
+        string_ids=True,
     ),
     "output over the topic's max.message.bytes, as the broker reports it": Case(
         events=[dumps(event(0, id=BIG_ID))],
@@ -185,6 +188,7 @@ CASES: dict[str, Case] = {
         role="output",
         check=_oversize,
         predicted=N + 1,
+        string_ids=True,
     ),
 }
 
@@ -222,8 +226,12 @@ def config(brokers: str, ev: str, lab: str, out: Path, **tables: dict[str, Any])
 def stream(ev: str, lab: str, case: Case) -> list[tuple[str, bytes, int]]:
     """Good events with their labels 5 events later, the case's records after ``BAD_AT``."""
     out = []
+
+    def label(i: int, **over: Any) -> dict[str, Any]:
+        return good_label(i, **({"id": str(i)} if case.string_ids else {}), **over)
+
     for i in range(N):
-        out.append((ev, dumps(event(i)), T0 + i))
+        out.append((ev, dumps(event(i, **({"id": str(i)} if case.string_ids else {}))), T0 + i))
         if i >= 5 and not (case.instead_of_label and i - 5 == BAD_AT):
             out.append((lab, dumps(label(i - 5)), T0 + i))
         if i == BAD_AT:

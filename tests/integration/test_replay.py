@@ -94,13 +94,22 @@ def test_frozen_with_a_warm_start_predicts_without_learning(stream, trained, tmp
     frozen = orjson.loads((tmp_path / "frozen" / "summary.json").read_bytes())
     assert frozen["predictions"] == N - 2000
     models = frozen["models"]
-    assert models["lr"]["events_learned"] == lr["events_learned"]  # the checkpoint's, unchanged
-    assert models["base"]["events_learned"] == 0  # not warm-started, and frozen
-    # Scored on every labelled event of the slice, after the N of its training.
-    assert models["lr"]["metrics"]["n"] == N + (N - 2000)
+    assert models["lr"]["events_learned"] == models["base"]["events_learned"] == 0  # frozen
+    # Scored on the slice alone; the checkpoint's history is reported apart.
+    assert models["lr"]["metrics"]["n"] == N - 2000
+    assert frozen["warm_start_history"] == {
+        "lr": {"metric": "accuracy", "value": lr["metrics"]["value"],
+               "events_learned": lr["events_learned"]},
+    }  # fmt: skip
     assert models["lr"]["value"] > 0.8  # a trained model, not a fresh one
     assert frozen["drift_alerts"] == 0
     assert sorted(p.name for p in trained.iterdir()) == before  # a replay writes no checkpoint
+    # The policy serves as it had learned to: its state is the checkpoint's (frozen: no
+    # reward learned in the slice), not a fresh policy's.
+    saved = checkpoints.load_serving(lr["path"]).summary()
+    for arm, stats in frozen["policy"].items():
+        assert stats["observations"] == saved[arm]["observations"] > 0
+        assert stats["mean_reward"] == saved[arm]["mean_reward"]
 
     learning = run_replay(
         parse(stream["raw"]),
@@ -108,7 +117,23 @@ def test_frozen_with_a_warm_start_predicts_without_learning(stream, trained, tmp
         out_dir=tmp_path / "l",
         warm_start=[str(trained)],
     )
-    assert learning["models"]["lr"]["events_learned"] == lr["events_learned"] + N - 2000
+    assert learning["models"]["lr"]["events_learned"] == N - 2000
+    assert learning["warm_start_history"]["lr"]["events_learned"] == lr["events_learned"]
+
+
+def test_replay_out_must_be_empty_unless_force(stream, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "predictions.jsonl").write_text('{"id": "an earlier replay"}\n')
+    done = riverbed("replay", str(stream["config"]), "--from", "3900", "--out", str(out))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"--out {out}: the directory is not empty" in done.stderr
+    assert lines(out / "predictions.jsonl") == [{"id": "an earlier replay"}]
+    forced = riverbed(
+        "replay", str(stream["config"]), "--from", "3900", "--out", str(out), "--force"
+    )
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert ids(out) == list(range(3900, N))
 
 
 def test_bad_replay_options_are_reported_with_exit_code_2(stream, trained, tmp_path):

@@ -120,3 +120,20 @@ def test_format_table_is_aligned_and_complete(tmp_path):
     assert "accuracy=-" in lines[2]  # no score yet
     assert lines[1].index("fast_logistic_regression") == lines[2].index("hoeffding_tree")
     assert lines[1].index("fraud-v0001.pkl") == lines[2].index("fresh_tree-v0001.pkl")
+
+
+def test_keep_deletes_all_but_the_newest_versions_of_that_model(tmp_path):
+    fraud, churn = trained("fraud"), trained("churn", "logistic_regression")
+    ck.save(tmp_path, churn, schema_hash=SCHEMA, features={"scaler": 1})
+    for _ in range(7):
+        ck.save(tmp_path, fraud, schema_hash=SCHEMA, features={"scaler": 1}, keep=3)
+    rows = ck.list_checkpoints(tmp_path)
+    assert [(r["model"], r["version"]) for r in rows] == [
+        ("churn", 1), ("fraud", 5), ("fraud", 6), ("fraud", 7),
+    ]  # fmt: skip
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("fraud"))
+    assert left == sorted(
+        f"fraud-v{v:04d}{s}" for v in (5, 6, 7) for s in (".json", ".pkl", ".features.pkl")
+    )
+    # versions keep counting up after a prune
+    assert ck.save(tmp_path, fraud, schema_hash=SCHEMA, keep=3).name == "fraud-v0008.pkl"

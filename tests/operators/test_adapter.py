@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from flows.runner import recovery_store
 from operators.adapter import stateful_step
 
 
@@ -45,7 +45,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
     items = batches()
     aborted = items[:9] + [TestingSource.ABORT()] + items[9:]
-    store = recovery_store(str(tmp_path / "recovery"))
+    (tmp_path / "recovery").mkdir()
+    init_db_dir(tmp_path / "recovery", 1)
+    store = RecoveryConfig(tmp_path / "recovery")
     first: list = []
     run_main(flow(aborted, first), epoch_interval=timedelta(0), recovery_config=store)
     assert ("eof", sum(range(60))) not in first  # it really stopped early

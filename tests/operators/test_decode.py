@@ -6,13 +6,14 @@ import numpy as np
 import orjson
 import pytest
 
-from operators.decode import Decoder
+from operators.decode import Decoder, SchemaSettings
 from operators.records import RawBatch
 
-D = Decoder(numeric=("x", "y"), categorical=("c",), required=("x",))
 
-
-def one(value, role="events", decoder=D):
+def one(value, role="events", decoder=None):
+    """One record decoded by a fresh decoder (a decoder learns the type of ids)."""
+    if decoder is None:
+        decoder = Decoder(numeric=("x", "y"), categorical=("c",), required=("x",))
     return decoder.decode(RawBatch(0.0, [role], ["t/0"], [0], [99], [value]))
 
 
@@ -40,6 +41,9 @@ def one(value, role="events", decoder=D):
         (b"[" * 5000 + b"]" * 5000, "too_deep"),
         (b'{"id": 1, "x": 1, "c": ' + b"[" * 5000 + b"]" * 5000 + b"}", "too_deep"),
         (b'{"id": 1, "x": 1, "label": null}', "null_label"),
+        (b'{"id": 1, "ts": 1e20, "x": 1}', "future_event"),
+        (b'{"id": 1, "ts": -1e20, "x": 1}', "wrong_type"),
+        (b'{"id": 1, "ts": 9223372036854775808, "x": 1}', "future_event"),
     ],
 )
 def test_bad_records_become_dead_letters_with_their_kind(raw, kind):
@@ -104,6 +108,32 @@ def test_regression_labels_must_be_finite_numbers():
     assert len(labels) == 0 and dead[0].kind == "wrong_type"
 
 
+def test_ids_of_one_type_per_stream_the_first_decides_or_the_schema_says():
+    records = [b'{"id": 1, "x": 1}', b'{"id": "1", "x": 1}', b'{"id": "a", "x": 1}',
+               b'{"id": 2, "x": 1}']  # fmt: skip
+    raw = RawBatch(0.0, ["events"] * 4, ["t/0"] * 4, range(4), [0] * 4, records)
+    events, _, dead = Decoder(numeric=("x",)).decode(raw)
+    assert list(events.ids) == ["1", "2"] and [d.source for d in dead] == ["t/0@1", "t/0@2"]
+    assert dead[0].kind == "wrong_type"
+    assert dead[0].reason == (
+        "id field 'id': '1' is a string, but the ids of this stream are integers (schema.id_type)"
+    )
+    strings = Decoder(numeric=("x",), schema=SchemaSettings(id_type="string"))
+    events, _, dead = strings.decode(raw)
+    assert list(events.ids) == ["1", "a"] and [d.source for d in dead] == ["t/0@0", "t/0@3"]
+    # A label's id too; and the type learned is kept in the decoder's state (snapshots).
+    again = pickle.loads(pickle.dumps(Decoder(numeric=("x",))))
+    again.decode(RawBatch(0.0, ["events"], ["t/0"], [0], [0], [b'{"id": 1, "x": 1}']))
+    again = pickle.loads(pickle.dumps(again))
+    _, labels, dead = again.decode(
+        RawBatch(0.0, ["labels"] * 2, ["l/0"] * 2, [0, 1], [0, 0],
+                 [b'{"id": "1", "label": 1}', b'{"id": 1, "label": 1}'])
+    )  # fmt: skip
+    assert list(labels.ids) == ["1"] and [(d.kind, d.role) for d in dead] == [
+        ("wrong_type", "labels")
+    ]
+
+
 def test_mapping_values_from_synthetic_sources():
     events, labels, dead = one({"id": 1, "x": 1.0, "c": "a", "label": 1})
     assert events.fields(0) == {"x": 1.0, "y": None, "c": "a"} and labels.ys[0] == 1
@@ -119,13 +149,14 @@ class SlowOnly(Decoder):
 def random_records(rng, n):
     good = [
         lambda i: {"id": i, "ts": i, "x": float(rng.normal()), "c": f"k{rng.integers(5)}"},
-        lambda i: {"id": str(i), "x": int(rng.integers(9)), "y": None, "label": bool(i % 2)},
+        lambda i: {"id": i, "x": int(rng.integers(9)), "y": None, "label": bool(i % 2)},
         lambda i: {"id": i, "x": 1.5, "c": 7, "w": "s", "label": 2.0},
         lambda i: {"id": i, "x": 0.5, "unused": {"a": [1, 2]}, "label": "cat"},
     ]
     bad = [b'{"id": 1, "x": ', b'{"x": 1}', b'{"id": "", "x": 1}', b'{"id": 5, "x": null}',
            b'{"id": 6, "x": true}', b'{"id": 7, "x": 1, "label": null}', b'[1]',
-           b'{"id": 8, "x": 1, "label": 1.5}', b'{"id": 9, "x": NaN}']  # fmt: skip
+           b'{"id": 8, "x": 1, "label": 1.5}', b'{"id": 9, "x": NaN}',
+           b'{"id": "10", "x": 1}', b'{"id": 11, "ts": 1e20, "x": 1}']  # fmt: skip
     out = []
     for i in range(n):
         if rng.random() < 0.2:

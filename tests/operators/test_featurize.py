@@ -57,7 +57,8 @@ def _in_batches(featurizer: Featurizer, events: list[dict[str, Any]], seed: int)
 
 def test_matches_river_impute_scale_one_hot_pipeline() -> None:
     events = _events(0)
-    spec = FeatureSpec(numeric=NUMERIC, categorical=CATEGORICAL, max_categories=10)
+    # River's StandardScaler has no outlier guard: compared with it, ours is off.
+    spec = FeatureSpec(numeric=NUMERIC, categorical=CATEGORICAL, max_categories=10, outlier_std=0)
     featurizer = Featurizer(spec)
     matrix = _in_batches(featurizer, events, 0)
     names = featurizer.names
@@ -297,3 +298,28 @@ def test_spec_is_checked(settings: dict[str, Any], message: str) -> None:
         FeatureSpec(**settings)
     with pytest.raises(OperatorError, match="spec must be a FeatureSpec"):
         Featurizer({"numeric": ("a",)})  # type: ignore[arg-type]
+
+
+def test_one_extreme_value_does_not_poison_the_standard_scaler() -> None:
+    """The scaler's statistics after a stream with one 1e15 among normal values are those of
+    the stream with that value at the bound; River's (unguarded) are ruined."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(3.0, 2.0, size=(400, 1))
+    x[250, 0] = 1e15
+    guarded = Featurizer(FeatureSpec(numeric=("x",)))
+    out = guarded.transform_then_learn(x, np.empty((400, 0), dtype=object))[1]
+    assert guarded.clipped == (1,)
+    before = x[:250, 0]
+    bound = before.mean() + 10.0 * before.std()
+    oracle = x.copy()
+    oracle[250, 0] = bound
+    river = preprocessing.StandardScaler()
+    for v in oracle[:, 0]:
+        river.learn_one({"x": float(v)})
+    assert np.isclose(river.means["x"], guarded._scaler.moments.mean[0], rtol=1e-12)
+    assert np.isclose(river.vars["x"], guarded._scaler.moments.var[0], rtol=1e-12)
+    assert abs(out[-1, 0]) < 5 and np.isclose(out[250, 0], 10.0, rtol=1e-9)
+    off = Featurizer(FeatureSpec(numeric=("x",), outlier_std=0))
+    ruined = off.transform_then_learn(x, np.empty((400, 0), dtype=object))[1]
+    # Unguarded, every later value is scaled to about the same number: the feature is gone.
+    assert off.clipped == (0,) and np.ptp(ruined[251:, 0]) < 0.05 < 3 < np.ptp(out[251:, 0])
