@@ -113,3 +113,48 @@ def test_memory_stays_bounded_when_labels_never_come():
     assert len(j) == 1000
     assert j.counts["expired_predictions"] == 200_000 - 1000
     assert len(pickle.dumps(j)) < 100_000
+
+
+def _same(a, b):
+    for field in ("predict", "kinds", "event", "label_ts", "seq"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert (a.waited, a.ys, a.waiting) == (b.waited, b.ys, b.waiting)
+
+
+def test_the_inline_fast_path_gives_what_the_items_one_at_a_time_give():
+    """Batches of events with their labels right after them take a vectorized path; on random
+    streams (events waiting from earlier batches, duplicates, late events, labels ahead of their
+    events, tight caps and TTLs) it must equal the item-by-item loop, output and state."""
+    rng = np.random.default_rng(3)
+    fast_paths = 0
+    for trial in range(40):
+        settings = LabelSettings(ttl_ms=int(rng.integers(1, 60)), early_ttl_ms=20,
+                                 max_pending=int(rng.integers(1, 12)))  # fmt: skip
+        fast, slow = LabelJoin(settings), LabelJoin(settings)
+        t, seen = 0, ["e0"]
+        for _ in range(30):
+            n = int(rng.integers(1, 6))
+            # mostly new ids, now and then one seen before (a duplicate)
+            ids = [seen[int(rng.integers(len(seen)))] if rng.random() < 0.1
+                   else f"e{int(rng.integers(10**9))}" for _ in range(n)]  # fmt: skip
+            seen.extend(ids)
+            ts = (t + rng.integers(-10, 10, n)).tolist()
+            t += n
+            ev = events(ids, ts, seq=2 * np.arange(n))
+            kind = rng.integers(0, 4)
+            if kind <= 1:  # inline labels, each right after its event
+                lab = labels(ids, ts, [int(x) for x in rng.integers(0, 2, n)],
+                             seq=2 * np.arange(n) + 1)  # fmt: skip
+            elif kind == 2:  # no labels: these wait
+                lab = Labels()
+            else:  # labels of ids seen before (or not yet), after the events
+                lids = [seen[int(i)] for i in rng.integers(0, len(seen), n)]
+                lab = labels(lids, ts, [1] * n, seq=2 * n + np.arange(n))
+            fast_paths += fast._all_inline(ev, lab)
+            a, b = fast.run(ev, lab), slow._run_items(ev, lab)
+            _same(a, b)
+            payloads = {k: k for k in a.waiting}
+            fast.settle(ev, payloads)
+            slow.settle(ev, payloads)
+            assert pickle.dumps(fast.__dict__) == pickle.dumps(slow.__dict__), trial
+    assert fast_paths > 100  # the fast path was taken, and often
