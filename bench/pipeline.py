@@ -198,9 +198,8 @@ def numpy_script(path: Path, out: Path) -> tuple[float, dict[str, float]]:
             for k, m in enumerate(models):
                 hits[:, k] = np.asarray(m.run(X, names, ops, rows, ys)[0]) == ys
             correct += hits.sum(axis=0).astype(np.int64)
-            kinds = np.tile(np.array([0, 1], dtype=np.int8), n)
-            served = policy.run(
-                kinds, np.ones((n, len(models)), dtype=bool), hits, np.arange(n),
+            served = policy.run(  # the same items: each event, then its label
+                ops, np.ones((n, len(models)), dtype=bool), hits, np.arange(n),
                 np.full(n, -1), np.full(n, np.nan), offsets,
             )  # fmt: skip
             reservoir.update(events.ids)
